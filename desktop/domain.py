@@ -1,0 +1,238 @@
+"""The vocabulary of Bondscope: traces, steps, labels, bonds, and the errors raised on bad input.
+
+These are plain dataclasses with no I/O, so importers, exporters, the store and the app all speak
+the same language. See docs/formats.md for the `bondscope-jsonl` interchange format built on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Behavior(StrEnum):
+    """The behavior of the move into a step (paper.md §1.1)."""
+
+    NORMAL = "N"
+    DEEP = "D"
+    REFLECTION = "R"
+    EXPLORATION = "E"
+
+
+BEHAVIORS: tuple[str, ...] = tuple(b.value for b in Behavior)
+BEHAVIOR_NAMES = {
+    "N": "normal operation",
+    "D": "deep reasoning",
+    "R": "self-reflection",
+    "E": "self-exploration",
+}
+
+
+class BondType(StrEnum):
+    """Typed edges between steps; `from` is the later step, `to` the earlier one it bonds to."""
+
+    COVALENT = "covalent"
+    HYDROGEN = "hydrogen"
+    VDW = "vdw"
+
+
+BOND_TYPES: tuple[str, ...] = tuple(b.value for b in BondType)
+BOND_TYPE_ALIASES = {
+    "covalent": "covalent",
+    "hydrogen": "hydrogen",
+    "vdw": "vdw",
+    "van der waals": "vdw",
+    "van-der-waals": "vdw",
+    "van_der_waals": "vdw",
+}
+BOND_FOR_BEHAVIOR = {"D": "covalent", "R": "hydrogen", "E": "vdw"}
+
+
+class InputError(ValueError):
+    """Bad input, reported as one line naming the file, the line and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.field:
+            where += f": field '{self.field}'"
+        return f"{where}: {self.message}"
+
+    def located(self, path: str | Path, line: int | None = None) -> InputError:
+        """Fill in the location when the error was raised by code that did not know it."""
+        return InputError(
+            self.message,
+            self.path or path,
+            self.line if self.line is not None else line,
+            self.field,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A character span [start, end) into the trace's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Label:
+    step: int
+    behavior: str
+    annotator: str
+    confidence: float | None = None
+
+
+@dataclass(slots=True)
+class Bond:
+    source: int
+    target: int
+    type: str
+    annotator: str
+
+
+@dataclass(slots=True)
+class Trace:
+    """One model response to one question, with optional steps, labels and bonds."""
+
+    id: str
+    text: str
+    question: str = ""
+    model: str = ""
+    source: str = ""
+    answer: str = ""
+    steps: list[Step] | None = None
+    labels: list[Label] = field(default_factory=list)
+    bonds: list[Bond] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    # Where the record starts in its file; only used to locate error messages.
+    line: int | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.question, self.text, self.model)
+
+
+def content_hash(question: str, text: str, model: str) -> str:
+    """Identity of a trace for deduplication: the same model saying the same thing to the same
+    question is the same trace, whatever file or id it came from."""
+    digest = hashlib.sha256()
+    for part in (model, question, text):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def thinking_span(text: str) -> tuple[int, int]:
+    """The thinking part of a response: between `<think>` and `</think>` when they are present.
+
+    Segmenters split only this part, so the final answer after `</think>` never becomes a step.
+    """
+    start = 0
+    open_tag = text.find("<think>")
+    close_tag = text.find("</think>")
+    if open_tag != -1 and (close_tag == -1 or open_tag < close_tag):
+        start = open_tag + len("<think>")
+    end = close_tag if close_tag != -1 and close_tag >= start else len(text)
+    return start, end
+
+
+def validate_trace(trace: Trace) -> None:
+    """Raise InputError (with the field named) for anything the store must not hold."""
+    if not isinstance(trace.id, str) or not trace.id:
+        raise InputError("must be a non-empty string", field="id")
+    if not isinstance(trace.text, str) or not trace.text.strip():
+        raise InputError("must be a non-empty string", field="text")
+    for name in ("question", "model", "source", "answer"):
+        if not isinstance(getattr(trace, name), str):
+            raise InputError("must be a string", field=name)
+    if not isinstance(trace.meta, dict):
+        raise InputError("must be an object", field="meta")
+    n_steps = validate_steps(trace.steps, len(trace.text)) if trace.steps is not None else 0
+    for i, label in enumerate(trace.labels):
+        where = f"labels[{i}]"
+        if trace.steps is None:
+            raise InputError("labels need steps", field=where)
+        _check_index(label.step, n_steps, f"{where}.step")
+        if label.behavior not in BEHAVIORS:
+            raise InputError(
+                f"behavior {label.behavior!r} is not one of {', '.join(BEHAVIORS)}",
+                field=f"{where}.behavior",
+            )
+        _check_name(label.annotator, f"{where}.annotator")
+        if label.confidence is not None and (
+            isinstance(label.confidence, bool)
+            or not isinstance(label.confidence, int | float)
+            or not 0.0 <= label.confidence <= 1.0
+        ):
+            raise InputError("must be null or a number in [0, 1]", field=f"{where}.confidence")
+    for i, bond in enumerate(trace.bonds):
+        where = f"bonds[{i}]"
+        if trace.steps is None:
+            raise InputError("bonds need steps", field=where)
+        _check_index(bond.source, n_steps, f"{where}.from")
+        _check_index(bond.target, n_steps, f"{where}.to")
+        if bond.source == bond.target:
+            raise InputError("a bond cannot join a step to itself", field=f"{where}.to")
+        if bond.type not in BOND_TYPES:
+            raise InputError(
+                f"type {bond.type!r} is not one of {', '.join(BOND_TYPES)}", field=f"{where}.type"
+            )
+        _check_name(bond.annotator, f"{where}.annotator")
+
+
+def validate_steps(steps: list[Step], text_length: int) -> int:
+    """Spans must be non-empty, inside the text, in order and non-overlapping."""
+    previous_end = 0
+    for i, step in enumerate(steps):
+        where = f"steps[{i}]"
+        for name in ("start", "end"):
+            value = getattr(step, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError("must be an integer", field=f"{where}.{name}")
+        if step.start < 0 or step.end > text_length:
+            raise InputError(
+                f"span [{step.start}, {step.end}) is outside the text (length {text_length})",
+                field=where,
+            )
+        if step.end <= step.start:
+            raise InputError(f"span [{step.start}, {step.end}) is empty or reversed", field=where)
+        if step.start < previous_end:
+            raise InputError(
+                f"span [{step.start}, {step.end}) overlaps or precedes the previous step "
+                f"(which ends at {previous_end})",
+                field=where,
+            )
+        previous_end = step.end
+    return len(steps)
+
+
+def _check_index(value: object, n: int, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError("must be an integer step index", field=where)
+    if not 0 <= value < n:
+        raise InputError(f"step {value} is out of range (trace has {n} steps)", field=where)
+
+
+def _check_name(value: object, where: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", field=where)

@@ -1,0 +1,170 @@
+"""Streaming readers for JSON Lines and for large top-level JSON arrays.
+
+Importers use these so a file of hundreds of MB is read record by record, never loaded whole, and
+every error names the file and the line where the bad record starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bondscope.domain import InputError
+
+CHUNK_SIZE = 1 << 20
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"invalid UTF-8 at byte {error.start} of the line", path, number
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(
+                    f"invalid JSON: {error.msg} (column {error.colno})", path, number
+                ) from None
+
+
+class _TextStream:
+    """Incrementally decoded text with a line counter for what has been consumed."""
+
+    def __init__(self, path: Path, handle: Any) -> None:
+        self.path = path
+        self.handle = handle
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.buffer = ""
+        self.position = 0
+        self.line = 1  # line number at self.position
+        self.eof = False
+
+    def read_more(self) -> bool:
+        if self.eof:
+            return False
+        data = self.handle.read(CHUNK_SIZE)
+        final = not data
+        try:
+            text = self.decoder.decode(data, final=final)
+        except UnicodeDecodeError as error:
+            pending = self.buffer[self.position :]
+            line = self.line + pending.count("\n") + data[: error.start].count(b"\n")
+            raise InputError("invalid UTF-8", self.path, line) from None
+        if self.position > CHUNK_SIZE:
+            self.buffer = self.buffer[self.position :]
+            self.position = 0
+        self.buffer += text
+        self.eof = final
+        return True
+
+    def advance(self, to: int) -> None:
+        self.line += self.buffer.count("\n", self.position, to)
+        self.position = to
+
+    def skip_space(self) -> str:
+        """The next non-whitespace character (consumed up to it), or '' at end of input."""
+        while True:
+            while self.position < len(self.buffer) and self.buffer[self.position].isspace():
+                if self.buffer[self.position] == "\n":
+                    self.line += 1
+                self.position += 1
+            if self.position < len(self.buffer):
+                return self.buffer[self.position]
+            if not self.read_more():
+                return ""
+
+
+def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each element of a top-level JSON array, read incrementally."""
+    decoder = json.JSONDecoder()
+    with open(path, "rb") as handle:
+        stream = _TextStream(path, handle)
+        if stream.skip_space() != "[":
+            raise InputError("expected a JSON array", path, stream.line)
+        stream.advance(stream.position + 1)
+        first = True
+        while True:
+            char = stream.skip_space()
+            if char == "]":
+                stream.advance(stream.position + 1)
+                break
+            if not first:
+                if char != ",":
+                    raise InputError("invalid JSON: expected ',' or ']'", path, stream.line)
+                stream.advance(stream.position + 1)
+                char = stream.skip_space()
+            if char == "":
+                raise InputError("invalid JSON: the array is not closed", path, stream.line)
+            first = False
+            while True:
+                try:
+                    value, end = decoder.raw_decode(stream.buffer, stream.position)
+                    break
+                except json.JSONDecodeError as error:
+                    if not stream.read_more():
+                        buffer_first_line = stream.line - stream.buffer.count(
+                            "\n", 0, stream.position
+                        )
+                        line = buffer_first_line + error.lineno - 1
+                        raise InputError(f"invalid JSON: {error.msg}", path, line) from None
+            line = stream.line
+            stream.advance(end)
+            yield line, value
+        if stream.skip_space() != "":
+            raise InputError("invalid JSON: extra data after the array", path, stream.line)
+
+
+def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
+    """Records of a .jsonl file, of a top-level JSON array, or a single JSON object."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        yield from iter_jsonl(path)
+        return
+    first = _first_char(path)
+    if first == "[":
+        yield from iter_json_array(path)
+    elif first == "{":
+        try:
+            with open(path, encoding="utf-8") as handle:
+                yield 1, json.load(handle)
+        except UnicodeDecodeError:
+            yield from iter_jsonl(path)  # reports the line of the bad byte
+        except json.JSONDecodeError as error:
+            if error.msg != "Extra data":
+                raise InputError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+            yield from iter_jsonl(path)  # several objects: JSON Lines under another suffix
+    elif first == "":
+        raise InputError("file is empty", path)
+    else:
+        raise InputError("expected JSON (an object, an array or JSON Lines)", path, 1)
+
+
+def first_record(path: Path) -> Any | None:
+    """The first record, for format detection; None if the file is not JSON of that shape."""
+    try:
+        for _, record in iter_json_records(path):
+            return record
+    except (InputError, OSError):
+        return None
+    return None
+
+
+def _first_char(path: Path) -> str:
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(4096)
+            if not chunk:
+                return ""
+            stripped = chunk.lstrip()
+            if stripped:
+                return chr(stripped[0]) if stripped[0] < 128 else "?"

@@ -1,0 +1,212 @@
+"""Builds the pluggy manager: built-ins first, then the `bondscope` entry-point group.
+
+Each plugin is loaded and asked for its importers, segmenters and exporters on its own, so one
+broken plugin is reported by name and disabled while everything else keeps working. Tests build a
+fresh `Plugins` per test instead of sharing global state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+import pluggy
+from bondscope import hookspecs
+from bondscope.hookspecs import Exporter, Importer, Segmenter
+
+ENTRY_POINT_GROUP = "bondscope"
+LOAD_PLUGINS_ENV = "BONDSCOPE_LOAD_PLUGINS"
+
+BUILTIN_PLUGINS = (
+    "bondscope.plugins.bondscope_jsonl",
+    "bondscope.plugins.thought_anchors",
+    "bondscope.plugins.r1_json",
+    "bondscope.plugins.step_lists",
+    "bondscope.plugins.plain_text",
+    "bondscope.plugins.paragraph_segmenter",
+    "bondscope.plugins.sentence_segmenter",
+    "bondscope.plugins.given_segmenter",
+    "bondscope.plugins.parquet_export",
+    "bondscope.plugins.csv_export",
+)
+
+KINDS: dict[str, tuple[str, type]] = {
+    "importer": ("register_importers", Importer),
+    "segmenter": ("register_segmenters", Segmenter),
+    "exporter": ("register_exporters", Exporter),
+}
+
+T = TypeVar("T")
+
+
+class PluginError(RuntimeError):
+    """A plugin raised; it has been disabled for this session."""
+
+    def __init__(self, plugin: str, error: BaseException) -> None:
+        self.plugin = plugin
+        self.error = error
+        super().__init__(f"plugin {plugin!r} failed and was disabled: {error!r}")
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    origin: str  # "built-in", or the distribution that provided it
+    provides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Failure:
+    plugin: str
+    error: str
+    detail: str
+
+
+class Plugins:
+    """The loaded plugins and what they registered, keyed by kind and name."""
+
+    def __init__(self, *, load_entry_points: bool = True, extra: Iterable[object] = ()) -> None:
+        self.pm = pluggy.PluginManager("bondscope")
+        self.pm.add_hookspecs(hookspecs)
+        self.failures: list[Failure] = []
+        self.origins: dict[str, str] = {}
+        for module_name in BUILTIN_PLUGINS:
+            self._register(importlib.import_module(module_name), module_name, "built-in")
+        if load_entry_points:
+            self._load_entry_points()
+        for plugin in extra:
+            name = getattr(plugin, "__name__", type(plugin).__name__)
+            self._register(plugin, name, "registered in code")
+        self._items: dict[str, dict[str, Any]] | None = None
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Add a plugin after start-up (used by tests and by the docs' worked example)."""
+        name = name or getattr(plugin, "__name__", type(plugin).__name__)
+        self._register(plugin, name, "registered in code")
+        self._items = None
+
+    def _register(self, plugin: object, name: str, origin: str) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except Exception as error:  # a malformed plugin must not stop the others
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._fail(name, error)
+            return
+        self.origins[name] = origin
+
+    def _load_entry_points(self) -> None:
+        wanted = os.environ.get(LOAD_PLUGINS_ENV)
+        allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as error:
+                self._fail(ep.name, error)
+                continue
+            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            self._register(plugin, ep.name, dist)
+
+    def _fail(self, plugin: str, error: BaseException) -> None:
+        self.failures.append(
+            Failure(plugin, f"{type(error).__name__}: {error}", traceback.format_exc())
+        )
+        if self.pm.get_plugin(plugin) is not None:
+            self.pm.unregister(name=plugin)
+        self.pm.set_blocked(plugin)
+        self._items = None
+
+    def disable(self, plugin: str, error: BaseException) -> PluginError:
+        """Record a plugin that raised while working and take it out of this session."""
+        self._fail(plugin, error)
+        return PluginError(plugin, error)
+
+    # -- what the plugins provide ----------------------------------------------------------------
+
+    def _collect(self) -> dict[str, dict[str, Any]]:
+        if self._items is not None:
+            return self._items
+        items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self._owners = {}
+        for kind, (hook_name, protocol) in KINDS.items():
+            hook = getattr(self.pm.hook, hook_name)
+            # get_hookimpls() is in registration order: built-ins come first and keep their names.
+            for impl in hook.get_hookimpls():
+                found: list[Any] = []
+                try:
+                    impl.function(register=found.append)
+                    for item in found:
+                        _check_item(item, protocol, kind)
+                except Exception as error:
+                    self._fail(impl.plugin_name, error)
+                    continue
+                for item in found:
+                    if item.name in items[kind]:
+                        owner = self._owners[(kind, item.name)]
+                        self.failures.append(
+                            Failure(
+                                impl.plugin_name,
+                                f"{kind} {item.name!r} is already provided by {owner!r}; ignored",
+                                "",
+                            )
+                        )
+                        continue
+                    items[kind][item.name] = item
+                    self._owners[(kind, item.name)] = impl.plugin_name
+        self._items = items
+        return items
+
+    def importers(self) -> dict[str, Importer]:
+        return self._collect()["importer"]
+
+    def segmenters(self) -> dict[str, Segmenter]:
+        return self._collect()["segmenter"]
+
+    def exporters(self) -> dict[str, Exporter]:
+        return self._collect()["exporter"]
+
+    def owner(self, kind: str, name: str) -> str:
+        self._collect()
+        return self._owners[(kind, name)]
+
+    def get(self, kind: str, name: str) -> Any:
+        available = self._collect()[kind]
+        if name not in available:
+            known = ", ".join(sorted(available)) or "none"
+            raise LookupError(f"unknown {kind} {name!r} (available: {known})")
+        return available[name]
+
+    def call(self, kind: str, name: str, function: Callable[..., T], *args: Any) -> T:
+        """Run plugin code; if it raises anything but bad-input errors, disable its plugin."""
+        from bondscope.domain import InputError
+
+        try:
+            return function(*args)
+        except (InputError, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            raise self.disable(self.owner(kind, name), error) from error
+
+    def describe(self) -> list[PluginInfo]:
+        items = self._collect()
+        infos = {name: PluginInfo(name, origin) for name, origin in self.origins.items()}
+        for (kind, item_name), owner in sorted(self._owners.items()):
+            if owner in infos and item_name in items[kind]:
+                infos[owner].provides.append(f"{kind}:{item_name}")
+        return [info for name, info in infos.items() if self.pm.get_plugin(name) is not None]
+
+
+def _check_item(item: object, protocol: type, kind: str) -> None:
+    if not isinstance(item, protocol):
+        raise TypeError(f"{item!r} does not implement the {kind} interface ({protocol.__name__})")
+    if not isinstance(getattr(item, "name", None), str) or not item.name:
+        raise TypeError(f"{kind} {item!r} has no name")

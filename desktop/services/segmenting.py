@@ -1,0 +1,109 @@
+"""Re-segment stored traces. Steps whose span did not change keep their id, so their labels and
+bonds stay; the other steps are retired (kept for the audit trail) and their labels reported."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from bondscope.domain import Step
+from bondscope.plugin_manager import Plugins
+from bondscope.progress import NullProgress, Progress, check_cancelled
+from bondscope.services.importing import segment_trace
+from bondscope.store import Store
+
+
+@dataclass
+class DroppedLabel:
+    trace: str
+    step: int
+    annotator: str
+    behavior: str
+
+
+@dataclass
+class SegmentReport:
+    traces: int = 0
+    changed: int = 0
+    steps_kept: int = 0
+    steps_added: int = 0
+    steps_retired: int = 0
+    dropped: list[DroppedLabel] = field(default_factory=list)
+    run_id: int | None = None
+
+
+def resegment(
+    store: Store,
+    plugins: Plugins,
+    segmenter: str = "paragraph",
+    trace_ids: list[int] | None = None,
+    progress: Progress | None = None,
+) -> SegmentReport:
+    progress = progress or NullProgress()
+    chosen = plugins.get("segmenter", segmenter)
+    trace_ids = trace_ids if trace_ids is not None else store.trace_ids()
+    report = SegmentReport()
+    progress.start(f"segmenting ({segmenter})", len(trace_ids))
+    conn = store.conn
+    with store.transaction():
+        run_id = store.start_run("segment", {"segmenter": segmenter, "traces": len(trace_ids)})
+        for trace_id in trace_ids:
+            name, text, given_json = conn.execute(
+                "SELECT name, text, given_steps FROM traces WHERE id = ?", (trace_id,)
+            ).fetchone()
+            given = [Step(a, b) for a, b in json.loads(given_json)] if given_json else None
+            new_spans = segment_trace(plugins, chosen, text, given)
+            current = store.active_steps(trace_id)
+            report.traces += 1
+            if [span for _, span in current] != new_spans:
+                report.changed += 1
+                _apply(store, trace_id, name, current, new_spans, run_id, report)
+            progress.advance(1)
+            check_cancelled(progress)
+        report.run_id = run_id
+        store.finish_run(
+            run_id,
+            "done",
+            {
+                "traces": report.traces,
+                "changed": report.changed,
+                "dropped_labels": len(report.dropped),
+            },
+        )
+    return report
+
+
+def _apply(
+    store: Store,
+    trace_id: int,
+    name: str,
+    current: list[tuple[int, Step]],
+    new_spans: list[Step],
+    run_id: int,
+    report: SegmentReport,
+) -> None:
+    conn = store.conn
+    by_span = {span: step_id for step_id, span in current}
+    wanted = set(new_spans)
+    retired = [step_id for step_id, span in current if span not in wanted]
+    for row in conn.execute(
+        f"SELECT step, annotator, behavior FROM current_labels WHERE step_id IN "
+        f"({', '.join('?' * len(retired))}) ORDER BY step, annotator",
+        retired,
+    ):
+        report.dropped.append(DroppedLabel(name, row[0], row[1], row[2]))
+    conn.executemany(
+        "UPDATE steps SET retired_run_id = ? WHERE id = ?", [(run_id, i) for i in retired]
+    )
+    report.steps_retired += len(retired)
+    for idx, span in enumerate(new_spans):
+        step_id = by_span.get(span)
+        if step_id is not None:
+            conn.execute("UPDATE steps SET idx = ? WHERE id = ?", (idx, step_id))
+            report.steps_kept += 1
+        else:
+            conn.execute(
+                'INSERT INTO steps (trace_id, idx, start, "end", run_id) VALUES (?, ?, ?, ?, ?)',
+                (trace_id, idx, span.start, span.end, run_id),
+            )
+            report.steps_added += 1

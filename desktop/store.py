@@ -1,0 +1,358 @@
+"""One SQLite file per project, through sqlite-utils.
+
+Labels and bonds are append-only events; the `current_labels` and `current_bonds` views show the
+latest event per (step, annotator) and per (edge, annotator). That gives an audit trail, undo that
+survives restarts, and agreement between annotators without extra bookkeeping.
+
+Every mutation runs inside `Store.transaction()`, so a failure leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bondscope.domain import Bond, Label, Step, Trace
+from sqlite_utils import Database
+
+SCHEMA_VERSION_TABLE = "schema_version"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Like executescript, but inside the caller's transaction (executescript commits first)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE traces (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            content_hash TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            question TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            answer TEXT NOT NULL DEFAULT '',
+            given_steps TEXT,
+            meta TEXT NOT NULL DEFAULT '{}',
+            run_id INTEGER REFERENCES runs(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX traces_model ON traces(model);
+        CREATE INDEX traces_source ON traces(source);
+        CREATE TABLE steps (
+            id INTEGER PRIMARY KEY,
+            trace_id INTEGER NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            retired_run_id INTEGER REFERENCES runs(id),
+            CHECK ("end" > start)
+        );
+        CREATE INDEX steps_trace ON steps(trace_id, idx);
+        CREATE TABLE annotators (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT 'person' CHECK (kind IN ('person', 'model')),
+            meta TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            path TEXT,
+            sha256 TEXT,
+            card TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE label_events (
+            id INTEGER PRIMARY KEY,
+            step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            behavior TEXT CHECK (behavior IS NULL OR behavior IN ('N', 'D', 'R', 'E')),
+            confidence REAL CHECK (confidence IS NULL OR (confidence >= 0 AND confidence <= 1)),
+            seconds REAL,
+            run_id INTEGER REFERENCES runs(id),
+            reverts INTEGER REFERENCES label_events(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX label_events_latest ON label_events(step_id, annotator_id, id);
+        CREATE TABLE bond_events (
+            id INTEGER PRIMARY KEY,
+            from_step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+            to_step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+            type TEXT NOT NULL CHECK (type IN ('covalent', 'hydrogen', 'vdw')),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            present INTEGER NOT NULL DEFAULT 1 CHECK (present IN (0, 1)),
+            run_id INTEGER REFERENCES runs(id),
+            reverts INTEGER REFERENCES bond_events(id),
+            created_at TEXT NOT NULL,
+            CHECK (from_step_id != to_step_id)
+        );
+        CREATE INDEX bond_events_latest
+            ON bond_events(from_step_id, to_step_id, type, annotator_id, id);
+        CREATE INDEX bond_events_to ON bond_events(to_step_id);
+
+        CREATE VIEW active_steps AS
+            SELECT * FROM steps WHERE retired_run_id IS NULL;
+        CREATE VIEW current_labels AS
+            SELECT s.trace_id, s.idx AS step, e.step_id, a.name AS annotator,
+                   a.kind AS annotator_kind, e.behavior, e.confidence, e.seconds,
+                   e.created_at, e.id AS event_id
+            FROM (SELECT MAX(id) AS id FROM label_events GROUP BY step_id, annotator_id) latest
+            JOIN label_events e ON e.id = latest.id
+            JOIN steps s ON s.id = e.step_id AND s.retired_run_id IS NULL
+            JOIN annotators a ON a.id = e.annotator_id
+            WHERE e.behavior IS NOT NULL;
+        CREATE VIEW current_bonds AS
+            SELECT f.trace_id, f.idx AS "from", t.idx AS "to", e.type, a.name AS annotator,
+                   e.from_step_id, e.to_step_id, e.created_at, e.id AS event_id
+            FROM (SELECT MAX(id) AS id FROM bond_events
+                  GROUP BY from_step_id, to_step_id, type, annotator_id) latest
+            JOIN bond_events e ON e.id = latest.id
+            JOIN steps f ON f.id = e.from_step_id AND f.retired_run_id IS NULL
+            JOIN steps t ON t.id = e.to_step_id AND t.retired_run_id IS NULL
+            JOIN annotators a ON a.id = e.annotator_id
+            WHERE e.present = 1;
+        """,
+    )
+
+
+# Ordered: migration i brings the schema from version i-1 to version i. Never edit a released one;
+# append a new function instead.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The project file cannot be used (newer schema, not a Bondscope file, ...)."""
+
+
+class Store:
+    """A project: one SQLite file opened with WAL, foreign keys and a busy timeout."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such project file")
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.db = Database(conn, execute_plugins=False)
+        self.conn = conn
+        self._depth = 0
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(f"{self.path}: not a usable Bondscope project ({error})") from error
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        if not self.db[SCHEMA_VERSION_TABLE].exists():
+            return 0
+        row = self.conn.execute(f"SELECT version FROM {SCHEMA_VERSION_TABLE}").fetchone()
+        return row[0] if row else 0
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} (version INTEGER NOT NULL)"
+            )
+            current = self.schema_version
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {current} is newer than this Bondscope "
+                    f"understands ({SCHEMA_VERSION}); upgrade Bondscope"
+                )
+            for migration in MIGRATIONS[current:]:
+                migration(self.conn)
+            if current == 0:
+                self.conn.execute(
+                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (version) VALUES (?)", (SCHEMA_VERSION,)
+                )
+            elif current < SCHEMA_VERSION:
+                self.conn.execute(
+                    f"UPDATE {SCHEMA_VERSION_TABLE} SET version = ?", (SCHEMA_VERSION,)
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One all-or-nothing unit of work; nested calls become savepoints."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        else:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("COMMIT")
+            else:
+                self.conn.execute(f"RELEASE sp{self._depth}")
+
+    # -- runs and annotators -------------------------------------------------------------------
+
+    def start_run(self, kind: str, params: dict[str, Any]) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO runs (kind, params, started_at) VALUES (?, ?, ?)",
+            (kind, json.dumps(params, sort_keys=True), now()),
+        )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+            (status, now(), json.dumps(summary, sort_keys=True), run_id),
+        )
+
+    def annotator_id(self, name: str, kind: str | None = None) -> int:
+        """The id of an annotator, created on first use; `model:...` names are models."""
+        row = self.conn.execute("SELECT id FROM annotators WHERE name = ?", (name,)).fetchone()
+        if row:
+            return int(row[0])
+        kind = kind or ("model" if name.startswith("model:") else "person")
+        cursor = self.conn.execute(
+            "INSERT INTO annotators (name, kind, created_at) VALUES (?, ?, ?)", (name, kind, now())
+        )
+        return int(cursor.lastrowid)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def trace_ids(
+        self,
+        *,
+        model: str | None = None,
+        source: str | None = None,
+        names: list[str] | None = None,
+    ) -> list[int]:
+        """Ids of the traces matching every filter given, in insertion order."""
+        clauses, params = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            params.append(model)
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
+        if names is not None:
+            clauses.append(f"name IN ({', '.join('?' * len(names))})")
+            params.extend(names)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [
+            r[0] for r in self.conn.execute(f"SELECT id FROM traces {where} ORDER BY id", params)
+        ]
+
+    def active_steps(self, trace_id: int) -> list[tuple[int, Step]]:
+        """(step id, span) of the trace's current segmentation, in order."""
+        rows = self.conn.execute(
+            'SELECT id, start, "end" FROM steps WHERE trace_id = ? AND retired_run_id IS NULL '
+            "ORDER BY idx",
+            (trace_id,),
+        )
+        return [(row[0], Step(row[1], row[2])) for row in rows]
+
+    def load_trace(self, trace_id: int, annotators: list[str] | None = None) -> Trace:
+        """The trace with its current steps, labels and bonds (optionally of some annotators)."""
+        row = self.conn.execute(
+            "SELECT name, text, question, model, source, answer, meta FROM traces WHERE id = ?",
+            (trace_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(trace_id)
+        steps = [span for _, span in self.active_steps(trace_id)]
+        annotator_filter, params = "", [trace_id]
+        if annotators is not None:
+            annotator_filter = f" AND annotator IN ({', '.join('?' * len(annotators))})"
+            params += annotators
+        labels = [
+            Label(r[0], r[1], r[2], r[3])
+            for r in self.conn.execute(
+                "SELECT step, behavior, annotator, confidence FROM current_labels "
+                f"WHERE trace_id = ?{annotator_filter} ORDER BY step, annotator",
+                params,
+            )
+        ]
+        bonds = [
+            Bond(r[0], r[1], r[2], r[3])
+            for r in self.conn.execute(
+                'SELECT "from", "to", type, annotator FROM current_bonds '
+                f'WHERE trace_id = ?{annotator_filter} ORDER BY "from", "to", type, annotator',
+                params,
+            )
+        ]
+        return Trace(
+            id=row[0],
+            text=row[1],
+            question=row[2],
+            model=row[3],
+            source=row[4],
+            answer=row[5],
+            steps=steps,
+            labels=labels,
+            bonds=bonds,
+            meta=json.loads(row[6]),
+        )
+
+    def iter_traces(
+        self, trace_ids: list[int] | None = None, annotators: list[str] | None = None
+    ) -> Iterator[Trace]:
+        for trace_id in trace_ids if trace_ids is not None else self.trace_ids():
+            yield self.load_trace(trace_id, annotators)
+
+    def count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return int(self.conn.execute(sql, params).fetchone()[0])
+
+
+def open_store(path: str | Path, *, create: bool = True) -> Store:
+    return Store(path, create=create)

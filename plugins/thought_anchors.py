@@ -1,0 +1,163 @@
+"""Thought Anchors folders: `base_solution.json` + `chunks_labeled.json` (+ `problem.json`).
+
+Each labeled chunk becomes a step (found in the solution text by whitespace-insensitive search,
+since the chunks were whitespace-normalized). Its GPT-4o `function_tags` become labels of the
+annotator `thought-anchors-gpt4o` through TAG_TO_BEHAVIOR, and `depends_on` becomes bonds of the
+same annotator, typed by the dependent chunk's behavior (R: hydrogen, E: vdw, otherwise covalent).
+
+The mapping is a judgment call (docs/formats.md explains it); they are weak LLM labels, not gold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bondscope import hookimpl
+from bondscope.domain import Bond, InputError, Label, Step, Trace
+
+ANNOTATOR = "thought-anchors-gpt4o"
+TAG_TO_BEHAVIOR = {
+    "problem_setup": "N",  # restating the problem
+    "fact_retrieval": "N",  # recalling a fact or formula
+    "active_computation": "N",  # arithmetic, substitution
+    "final_answer_emission": "N",
+    "unknown": "N",
+    "result_consolidation": "D",  # combines intermediate results into a new derived node
+    "self_checking": "R",  # verifies earlier work
+    "uncertainty_management": "R",  # doubts, backtracks, reconsiders
+    "plan_generation": "E",  # proposes an approach or a new path
+}
+BOND_FOR = {"R": "hydrogen", "E": "vdw"}
+RESULT_FOLDER = re.compile(r"^(correct|incorrect|yes|no)_base_solution$")
+
+
+class ThoughtAnchorsImporter:
+    name = "thought-anchors"
+    description = "Thought Anchors trace folders (base_solution.json + chunks_labeled.json)"
+    annotator_kinds = {ANNOTATOR: "model"}
+
+    def detect(self, path: Path) -> bool:
+        return (
+            path.is_dir()
+            and (path / "base_solution.json").is_file()
+            and (path / "chunks_labeled.json").is_file()
+        )
+
+    def read(self, path: Path, options: dict[str, str]) -> Iterator[Trace]:
+        base = _load(path / "base_solution.json")
+        chunks = _load(path / "chunks_labeled.json")
+        problem = _load(path / "problem.json") if (path / "problem.json").is_file() else {}
+        if not isinstance(base, dict):
+            raise InputError("expected a JSON object", path / "base_solution.json")
+        solution = base.get("solution")
+        if not isinstance(solution, str) or not solution.strip():
+            raise InputError(
+                "missing or not a string", path / "base_solution.json", field="solution"
+            )
+        if not isinstance(chunks, list):
+            raise InputError("expected a JSON list of chunks", path / "chunks_labeled.json")
+        steps, labels, bonds = _steps_labels_bonds(solution, chunks, path / "chunks_labeled.json")
+        model, split = _model_and_split(path)
+        question = problem.get("problem") if isinstance(problem, dict) else None
+        meta: dict[str, Any] = {"folder": f"{model}/{split}/{path.name}" if model else path.name}
+        for key in ("is_correct", "contains_blackmail"):
+            if key in base:
+                meta[key] = base[key]
+        if isinstance(problem, dict):
+            meta.update({k: problem[k] for k in ("level", "type") if k in problem})
+        yield Trace(
+            id=meta["folder"],
+            text=solution,
+            question=question if isinstance(question, str) else str(base.get("prompt", "")),
+            model=model,
+            source="thought-anchors",
+            answer=str(base.get("answer", "")),
+            steps=steps,
+            labels=labels,
+            bonds=bonds,
+            meta=meta,
+            line=None,
+        )
+
+
+def _load(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except UnicodeDecodeError:
+        raise InputError("invalid UTF-8", path) from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+
+
+def _model_and_split(path: Path) -> tuple[str, str]:
+    parent = path.parent
+    if RESULT_FOLDER.match(parent.name):
+        return parent.parent.name, parent.name
+    return "", parent.name
+
+
+def _chunk_pattern(chunk: str) -> re.Pattern[str]:
+    words = chunk.split()
+    return re.compile(r"\s*".join(re.escape(word) for word in words))
+
+
+def _steps_labels_bonds(
+    solution: str, chunks: list[Any], where: Path
+) -> tuple[list[Step], list[Label], list[Bond]]:
+    steps: list[Step] = []
+    behaviors: list[str] = []
+    position_of: dict[int, int] = {}
+    position = 0
+    for i, chunk in enumerate(chunks):
+        field = f"chunks[{i}]"
+        if not isinstance(chunk, dict):
+            raise InputError("must be an object", where, field=field)
+        text = chunk.get("chunk")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("missing or empty", where, field=f"{field}.chunk")
+        match = _chunk_pattern(text).search(solution, position)
+        if match is None:
+            raise InputError(
+                f"chunk text not found in the solution after offset {position}",
+                where,
+                field=f"{field}.chunk",
+            )
+        steps.append(Step(match.start(), match.end()))
+        position = match.end()
+        tags = chunk.get("function_tags") or ["unknown"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InputError("must be a list of strings", where, field=f"{field}.function_tags")
+        behaviors.append(TAG_TO_BEHAVIOR.get(tags[0], "N"))
+        index = chunk.get("chunk_idx", i)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InputError("must be an integer", where, field=f"{field}.chunk_idx")
+        position_of[index] = i
+    labels = [Label(i, behavior, ANNOTATOR) for i, behavior in enumerate(behaviors)]
+    bonds: list[Bond] = []
+    seen: set[tuple[int, int]] = set()
+    for i, chunk in enumerate(chunks):
+        depends = chunk.get("depends_on") or []
+        if not isinstance(depends, list):
+            raise InputError("must be a list", where, field=f"chunks[{i}].depends_on")
+        for dependency in depends:
+            try:
+                target = position_of.get(int(dependency))
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"{dependency!r} is not a chunk index", where, field=f"chunks[{i}].depends_on"
+                ) from None
+            if target is None or target == i or (i, target) in seen:
+                continue
+            seen.add((i, target))
+            bonds.append(Bond(i, target, BOND_FOR.get(behaviors[i], "covalent"), ANNOTATOR))
+    return steps, labels, bonds
+
+
+@hookimpl
+def register_importers(register):
+    register(ThoughtAnchorsImporter())
