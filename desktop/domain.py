@@ -7,6 +7,7 @@ the same language. See docs/formats.md for the `bondscope-jsonl` interchange for
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -160,13 +161,17 @@ def validate_trace(trace: Trace) -> None:
     """Raise InputError (with the field named) for anything the store must not hold."""
     if not isinstance(trace.id, str) or not trace.id:
         raise InputError("must be a non-empty string", field="id")
-    if not isinstance(trace.text, str) or not trace.text.strip():
+    if not isinstance(trace.text, str) or not trace.text or trace.text.isspace():
         raise InputError("must be a non-empty string", field="text")
     for name in ("question", "model", "source", "answer"):
         if not isinstance(getattr(trace, name), str):
             raise InputError("must be a string", field=name)
     if not isinstance(trace.meta, dict):
         raise InputError("must be an object", field="meta")
+    for name in ("id", "text", "question", "model", "source", "answer"):
+        _check_unicode(getattr(trace, name), name)
+    if trace.meta:
+        _check_unicode(json.dumps(trace.meta, ensure_ascii=False), "meta")
     n_steps = validate_steps(trace.steps, len(trace.text)) if trace.steps is not None else 0
     for i, label in enumerate(trace.labels):
         where = f"labels[{i}]"
@@ -236,3 +241,18 @@ def _check_index(value: object, n: int, where: str) -> None:
 def _check_name(value: object, where: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InputError("must be a non-empty string", field=where)
+    _check_unicode(value, where)
+
+
+def _check_unicode(value: str, where: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which UTF-8 (and SQLite) cannot hold."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(
+            f"unpaired surrogate {value[error.start]!r} at character {error.start} "
+            "is not valid Unicode",
+            field=where,
+        ) from None

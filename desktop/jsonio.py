@@ -28,14 +28,19 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 raise InputError(
                     f"invalid UTF-8 at byte {error.start} of the line", path, number
                 ) from None
-            if not line.strip():
+            del raw  # a record may be hundreds of MB: keep one copy of it, not three
+            if not line or line.isspace():
                 continue
             try:
-                yield number, json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as error:
                 raise InputError(
                     f"invalid JSON: {error.msg} (column {error.colno})", path, number
                 ) from None
+            except (ValueError, RecursionError) as error:
+                raise InputError(unparsable_message(error), path, number) from None
+            del line
+            yield number, value
 
 
 class _TextStream:
@@ -111,7 +116,9 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                 try:
                     value, end = decoder.raw_decode(stream.buffer, stream.position)
                     break
-                except json.JSONDecodeError as error:
+                except (RecursionError, ValueError) as error:
+                    if not isinstance(error, json.JSONDecodeError):
+                        raise InputError(unparsable_message(error), path, stream.line) from None
                     if not stream.read_more():
                         buffer_first_line = stream.line - stream.buffer.count(
                             "\n", 0, stream.position
@@ -143,10 +150,19 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
             if error.msg != "Extra data":
                 raise InputError(f"invalid JSON: {error.msg}", path, error.lineno) from None
             yield from iter_jsonl(path)  # several objects: JSON Lines under another suffix
+        except (ValueError, RecursionError) as error:
+            raise InputError(unparsable_message(error), path) from None
     elif first == "":
         raise InputError("file is empty", path)
     else:
         raise InputError("expected JSON (an object, an array or JSON Lines)", path, 1)
+
+
+def unparsable_message(error: ValueError | RecursionError) -> str:
+    """Valid JSON syntax that Python will not parse: a too-deep nesting or a huge integer."""
+    if isinstance(error, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return f"invalid JSON: {str(error).split(':')[0]}"  # e.g. an integer of 5,000 digits
 
 
 def first_record(path: Path) -> Any | None:

@@ -176,7 +176,10 @@ def _get(item: Any, key: str, kind: type, where: str, optional: bool = False) ->
         return None
     if kind is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        try:
+            value = float(value) if ok else value
+        except OverflowError:  # an integer beyond float's range
+            raise InputError("number too large", field=f"{where}.{key}") from None
     else:
         ok = isinstance(value, kind) and not isinstance(value, bool)
     if not ok:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bondscope import hookimpl
 from bondscope.domain import Bond, InputError, Label, Step, Trace
+from bondscope.jsonio import unparsable_message
 
 ANNOTATOR = "thought-anchors-gpt4o"
 TAG_TO_BEHAVIOR = {
@@ -48,6 +49,9 @@ class ThoughtAnchorsImporter:
         )
 
     def read(self, path: Path, options: dict[str, str]) -> Iterator[Trace]:
+        for name in ("base_solution.json", "chunks_labeled.json"):
+            if not (path / name).is_file():
+                raise InputError(f"expected a folder holding {name}", path)
         base = _load(path / "base_solution.json")
         chunks = _load(path / "chunks_labeled.json")
         problem = _load(path / "problem.json") if (path / "problem.json").is_file() else {}
@@ -92,6 +96,8 @@ def _load(path: Path) -> Any:
         raise InputError("invalid UTF-8", path) from None
     except json.JSONDecodeError as error:
         raise InputError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+    except (ValueError, RecursionError) as error:  # a 5,000-digit integer, nesting too deep
+        raise InputError(unparsable_message(error), path) from None
 
 
 def _model_and_split(path: Path) -> tuple[str, str]:
@@ -147,7 +153,7 @@ def _steps_labels_bonds(
         for dependency in depends:
             try:
                 target = position_of.get(int(dependency))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
                 raise InputError(
                     f"{dependency!r} is not a chunk index", where, field=f"chunks[{i}].depends_on"
                 ) from None

@@ -19,6 +19,7 @@ from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.store import Store, now
 
 FLUSH_ROWS = 20_000
+FLUSH_CHARS = 1 << 23  # also flush after this much buffered text: a few huge traces stay streamed
 
 
 @dataclass
@@ -151,6 +152,8 @@ def _read(
             return
         except InputError as error:
             raise error.located(path) from None
+        except OSError as error:  # unreadable input is the data's fault, not the plugin's
+            raise InputError(error.strerror or str(error), error.filename or path) from None
         except (KeyboardInterrupt, PluginError):
             raise
         except Exception as error:
@@ -206,6 +209,7 @@ class TraceWriter:
         self.step_rows: list[tuple] = []
         self.label_rows: list[tuple] = []
         self.bond_rows: list[tuple] = []
+        self.buffered_chars = 0
 
     def annotator(self, name: str) -> int:
         if name not in self.annotators:
@@ -259,7 +263,11 @@ class TraceWriter:
         self._add_events(trace, list(step_ids))
         self.report.traces += 1
         self.report.steps += len(steps)
-        if len(self.step_rows) + len(self.label_rows) >= FLUSH_ROWS:
+        self.buffered_chars += len(trace.text)
+        if (
+            len(self.step_rows) + len(self.label_rows) >= FLUSH_ROWS
+            or self.buffered_chars >= FLUSH_CHARS
+        ):
             self.flush()
 
     def _unique_name(self, name: str) -> str:
@@ -378,3 +386,4 @@ class TraceWriter:
                 self.bond_rows,
             )
         self.trace_rows, self.step_rows, self.label_rows, self.bond_rows = [], [], [], []
+        self.buffered_chars = 0

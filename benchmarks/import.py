@@ -1,0 +1,157 @@
+"""Import throughput: a generated bondscope-jsonl corpus through the real import service.
+
+    .venv/bin/python benchmarks/import.py                # 10,000 traces x 100 steps = 1,000,000
+    .venv/bin/python benchmarks/import.py --traces 1000  # a quicker run
+    .venv/bin/python benchmarks/import.py --profile      # cProfile of the given-steps import
+
+Two figures: the corpus with its steps and one label per step given in the file, and the same
+texts without steps or labels, segmented on import by the `paragraph` segmenter. Each import goes
+into a fresh project file (SQLite, WAL) in a temporary folder; the time includes reading and
+parsing the files, validation, segmentation, and the commit. Budget (design.md): >= 20,000 steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from bondscope.plugin_manager import Plugins
+from bondscope.services.importing import import_paths
+from bondscope.store import Store
+
+BUDGET_STEPS_PER_S = 20_000
+WORDS = (
+    "so the sum of the roots is then equal to minus b over a and we can check this by "
+    "substituting back wait let me reconsider the second case because the sign might flip "
+    "alternatively we could try a different approach using the discriminant which gives"
+).split()
+BEHAVIORS = "NNNNDDRE"
+
+
+def paragraph(rng: random.Random, trace: int, step: int) -> str:
+    """A paragraph of 60-160 characters: never merged or split by the paragraph segmenter."""
+    words = rng.choices(WORDS, k=rng.randint(10, 24))
+    return f"Step {step} of {trace}: " + " ".join(words) + "."
+
+
+def write_corpus(folder: Path, traces: int, steps: int, files: int, seed: int = 0) -> list[Path]:
+    """`files` bondscope-jsonl files with `traces` traces of `steps` steps and labels in all."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"corpus-{i:03d}.jsonl" for i in range(files)]
+    handles = [open(path, "w", encoding="utf-8") for path in paths]
+    try:
+        for t in range(traces):
+            pieces = [paragraph(rng, t, s) for s in range(steps)]
+            spans, position = [], 0
+            for piece in pieces:
+                spans.append({"start": position, "end": position + len(piece)})
+                position += len(piece) + 2
+            record = {
+                "format": "bondscope-jsonl/1",
+                "id": f"bench-{t}",
+                "source": "benchmark",
+                "model": "synthetic",
+                "question": f"Question {t}: what is the sum of the roots?",
+                "text": "\n\n".join(pieces),
+                "answer": str(t % 97),
+                "steps": spans,
+                "labels": [
+                    {"step": s, "behavior": rng.choice(BEHAVIORS), "annotator": "bench"}
+                    for s in range(steps)
+                ],
+                "meta": {"n": t},
+            }
+            handles[t % files].write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        for handle in handles:
+            handle.close()
+    return paths
+
+
+def strip_steps(paths: list[Path], folder: Path) -> list[Path]:
+    """The same records without steps and labels, so the importer segments them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in paths:
+        target = folder / path.name
+        with open(path, encoding="utf-8") as src, open(target, "w", encoding="utf-8") as dst:
+            for line in src:
+                record = json.loads(line)
+                del record["steps"], record["labels"]
+                dst.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.append(target)
+    return out
+
+
+def timed_import(db: Path, paths: list[Path], profile: bool = False) -> tuple[float, dict]:
+    plugins = Plugins(load_entry_points=False)
+    store = Store(db)
+    profiler = cProfile.Profile() if profile else None
+    try:
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        report = import_paths(store, plugins, paths, format="bondscope-jsonl")
+        if profiler:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+    finally:
+        store.close()
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return elapsed, {"traces": report.traces, "steps": report.steps, "labels": report.labels}
+
+
+def describe(name: str, elapsed: float, counts: dict, size: int) -> bool:
+    steps_per_s = counts["steps"] / elapsed
+    ok = steps_per_s >= BUDGET_STEPS_PER_S
+    print(
+        f"{name}: {counts['traces']:,} traces, {counts['steps']:,} steps, "
+        f"{counts['labels']:,} labels, {size / 1e6:,.1f} MB in {elapsed:.2f} s -> "
+        f"{steps_per_s:,.0f} steps/s, {counts['traces'] / elapsed:,.0f} traces/s, "
+        f"{size / 1e6 / elapsed:,.1f} MB/s  [{'ok' if ok else 'BELOW BUDGET'}]"
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=100, help="steps per trace")
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="cProfile the given-steps import")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp one)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bondscope-bench-", dir=args.dir) as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        given = write_corpus(work / "given", args.traces, args.steps, args.files)
+        plain = strip_steps(given, work / "plain")
+        print(
+            f"generated {args.traces:,} traces x {args.steps} steps in "
+            f"{time.perf_counter() - started:.1f} s ({os.cpu_count()} CPUs)"
+        )
+        size_given = sum(p.stat().st_size for p in given)
+        size_plain = sum(p.stat().st_size for p in plain)
+
+        elapsed, counts = timed_import(work / "given.bondscope", given, profile=args.profile)
+        assert counts["steps"] == args.traces * args.steps, counts
+        ok = describe("given steps + labels", elapsed, counts, size_given)
+
+        elapsed, counts = timed_import(work / "plain.bondscope", plain)
+        assert counts["steps"] == args.traces * args.steps, counts  # one paragraph per step
+        ok = describe("segmented on import (paragraph)", elapsed, counts, size_plain) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""Interactive labeling on the append-only event tables: set, bond, undo, redo, target hints.
+
+Every change is one appended row (`label_events` or `bond_events`), written in one transaction.
+Undo and redo are appended rows too: an undo of event X writes the value the key had before X,
+with `reverts = X`; a redo reverts that undo. The undo/redo stacks of an annotator are replayed
+from their interactive rows (`run_id IS NULL`), so they survive closing and reopening the project
+and need no in-memory state. Imported rows (with a run) are the baseline and cannot be undone.
+
+Label and bond rows live in two tables, so one history needs an order across them: interactive
+rows get a `created_at` strictly after the newest row of either table (a logical clock that is
+the wall clock unless two events fall in the same millisecond).
+
+No Qt here: the app, the CLI and tests call the same functions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from bondscope.domain import BEHAVIORS, BOND_TYPES
+from bondscope.store import Store, now
+
+TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one undo or redo changed, so the app can show the place."""
+
+    table: str  # "label_events" or "bond_events"
+    event_id: int  # the row appended by the undo/redo
+    step_id: int  # the labeled step, or the bond's `from` step
+
+
+def _next_timestamp(store: Store) -> str:
+    """Now, or 1 ms after the newest event row, whichever is later (see module docstring)."""
+    stamp = now()
+    for table in ("label_events", "bond_events"):
+        row = store.conn.execute(
+            f"SELECT created_at FROM {table} ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row and row[0] >= stamp:
+            later = datetime.fromisoformat(row[0]) + timedelta(milliseconds=1)
+            stamp = later.isoformat(timespec="milliseconds")
+    return stamp
+
+
+def _insert_label(
+    store: Store,
+    step_id: int,
+    annotator_id: int,
+    behavior: str | None,
+    seconds: float | None,
+    reverts: int | None,
+) -> int:
+    cursor = store.conn.execute(
+        "INSERT INTO label_events (step_id, annotator_id, behavior, seconds, reverts, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (step_id, annotator_id, behavior, seconds, reverts, _next_timestamp(store)),
+    )
+    return int(cursor.lastrowid)
+
+
+def _insert_bond(
+    store: Store,
+    from_step_id: int,
+    to_step_id: int,
+    type: str,
+    annotator_id: int,
+    present: int,
+    reverts: int | None,
+) -> int:
+    cursor = store.conn.execute(
+        "INSERT INTO bond_events (from_step_id, to_step_id, type, annotator_id, present, reverts,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (from_step_id, to_step_id, type, annotator_id, present, reverts, _next_timestamp(store)),
+    )
+    return int(cursor.lastrowid)
+
+
+def set_label(
+    store: Store,
+    step_id: int,
+    annotator: str,
+    behavior: str | None,
+    seconds: float | None = None,
+) -> int:
+    """Record `annotator`'s behavior for a step (None clears it); returns the event id."""
+    if behavior is not None and behavior not in BEHAVIORS:
+        raise ValueError(f"behavior {behavior!r} is not one of {', '.join(BEHAVIORS)}")
+    with store.transaction():
+        return _insert_label(store, step_id, store.annotator_id(annotator), behavior, seconds, None)
+
+
+def set_bond(store: Store, from_step_id: int, to_step_id: int, type: str, annotator: str) -> int:
+    """Record a bond from a later step to an earlier one; returns the event id."""
+    return _bond(store, from_step_id, to_step_id, type, annotator, 1)
+
+
+def remove_bond(store: Store, from_step_id: int, to_step_id: int, type: str, annotator: str) -> int:
+    """Record that `annotator` no longer sees this bond; returns the event id."""
+    return _bond(store, from_step_id, to_step_id, type, annotator, 0)
+
+
+def _bond(
+    store: Store, from_step_id: int, to_step_id: int, type: str, annotator: str, present: int
+) -> int:
+    if type not in BOND_TYPES:
+        raise ValueError(f"bond type {type!r} is not one of {', '.join(BOND_TYPES)}")
+    with store.transaction():
+        annotator_id = store.annotator_id(annotator)
+        return _insert_bond(store, from_step_id, to_step_id, type, annotator_id, present, None)
+
+
+def history(store: Store, annotator: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The annotator's (undo stack, redo stack) of (table, event id), newest last.
+
+    Replays the interactive rows in time order: a row without `reverts` is a new action (it
+    clears the redo stack); a row reverting the top of the undo stack is an undo; a row
+    reverting the top of the redo stack is a redo.
+    """
+    row = store.conn.execute("SELECT id FROM annotators WHERE name = ?", (annotator,)).fetchone()
+    if row is None:
+        return [], []
+    rows = store.conn.execute(
+        "SELECT 'label_events', id, reverts, created_at FROM label_events"
+        " WHERE annotator_id = ? AND run_id IS NULL"
+        " UNION ALL SELECT 'bond_events', id, reverts, created_at FROM bond_events"
+        " WHERE annotator_id = ? AND run_id IS NULL ORDER BY 4, 2",
+        (row[0], row[0]),
+    ).fetchall()
+    done: list[tuple[str, int]] = []
+    undone: list[tuple[str, int]] = []
+    for table, event_id, reverts, _ in rows:
+        if reverts is not None and done and done[-1] == (table, reverts):
+            done.pop()
+            undone.append((table, event_id))
+        elif reverts is not None and undone and undone[-1] == (table, reverts):
+            undone.pop()
+            done.append((table, event_id))
+        else:
+            done.append((table, event_id))
+            undone.clear()
+    return done, undone
+
+
+def undo(store: Store, annotator: str) -> Change | None:
+    """Undo the annotator's newest action (None when there is nothing to undo)."""
+    with store.transaction():
+        done, _ = history(store, annotator)
+        return _revert(store, *done[-1]) if done else None
+
+
+def redo(store: Store, annotator: str) -> Change | None:
+    """Re-apply the annotator's newest undone action (None when there is nothing to redo)."""
+    with store.transaction():
+        _, undone = history(store, annotator)
+        return _revert(store, *undone[-1]) if undone else None
+
+
+def _revert(store: Store, table: str, event_id: int) -> Change:
+    """Append a row giving the key of `event_id` the value it had just before that event."""
+    conn = store.conn
+    if table == "label_events":
+        step_id, annotator_id = conn.execute(
+            "SELECT step_id, annotator_id FROM label_events WHERE id = ?", (event_id,)
+        ).fetchone()
+        before = conn.execute(
+            "SELECT behavior FROM label_events WHERE step_id = ? AND annotator_id = ? AND id < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (step_id, annotator_id, event_id),
+        ).fetchone()
+        behavior = before[0] if before else None
+        new_id = _insert_label(store, step_id, annotator_id, behavior, None, event_id)
+        return Change(table, new_id, step_id)
+    from_id, to_id, type, annotator_id = conn.execute(
+        "SELECT from_step_id, to_step_id, type, annotator_id FROM bond_events WHERE id = ?",
+        (event_id,),
+    ).fetchone()
+    before = conn.execute(
+        "SELECT present FROM bond_events WHERE from_step_id = ? AND to_step_id = ? AND type = ?"
+        " AND annotator_id = ? AND id < ? ORDER BY id DESC LIMIT 1",
+        (from_id, to_id, type, annotator_id, event_id),
+    ).fetchone()
+    present = before[0] if before else 0
+    new_id = _insert_bond(store, from_id, to_id, type, annotator_id, present, event_id)
+    return Change(table, new_id, from_id)
+
+
+def suggest_targets(texts: list[str], step: int, limit: int = 9) -> list[tuple[int, float]]:
+    """Earlier steps j < step - 1 that step `step` most likely reflects on, best first.
+
+    A stand-in: TF-IDF cosine over word tokens of the trace's own steps (numpy only, instant,
+    nothing downloaded). The embedding classifier in `bondscope.models` will replace it; keep the
+    signature. Ties go to the nearer step, since reflections usually revisit recent work.
+    """
+    candidates = step - 1
+    if candidates <= 0:
+        return []
+    docs = [Counter(TOKEN.findall(text.lower())) for text in texts[:candidates]]
+    query = Counter(TOKEN.findall(texts[step].lower()))
+    frequency: Counter[str] = Counter(query.keys())
+    for doc in docs:
+        frequency.update(doc.keys())
+    total = candidates + 1
+
+    def weigh(doc: Counter[str]) -> dict[str, float]:
+        return {w: math.log1p(c) * (math.log(total / frequency[w]) + 1.0) for w, c in doc.items()}
+
+    query_weights = weigh(query)
+    query_norm = math.sqrt(sum(v * v for v in query_weights.values()))
+    scores = np.zeros(candidates)
+    for j, doc in enumerate(docs):
+        weights = weigh(doc)
+        norm = math.sqrt(sum(v * v for v in weights.values())) * query_norm
+        if norm > 0:
+            scores[j] = sum(v * weights.get(w, 0.0) for w, v in query_weights.items()) / norm
+    order = np.lexsort((-np.arange(candidates), -scores))
+    return [(int(j), float(scores[j])) for j in order[:limit]]
+
+
+@dataclass(slots=True)
+class StepState:
+    """One step as the labeling view needs it: span, my label, the model's hint, my R targets."""
+
+    step_id: int
+    start: int
+    end: int
+    label: str | None = None
+    suggestion: str | None = None
+    targets: list[int] | None = None  # step indexes my hydrogen bonds from this step point to
+
+
+@dataclass(slots=True)
+class TraceRow:
+    """One line of the trace list."""
+
+    trace_id: int
+    name: str
+    model: str
+    source: str
+    steps: int
+    labeled: int  # steps with a current label of the annotator
+
+
+def trace_rows(store: Store, annotator: str) -> list[TraceRow]:
+    """Every trace with its step count and how many steps `annotator` has labeled."""
+    annotator_id = _existing_annotator(store, annotator)
+    labeled = dict(
+        store.conn.execute(
+            "SELECT s.trace_id, COUNT(*) FROM steps s JOIN label_events e ON e.id ="
+            " (SELECT MAX(id) FROM label_events WHERE step_id = s.id AND annotator_id = ?)"
+            " WHERE s.retired_run_id IS NULL AND e.behavior IS NOT NULL GROUP BY s.trace_id",
+            (annotator_id,),
+        ).fetchall()
+    )
+    rows = store.conn.execute(
+        "SELECT t.id, t.name, t.model, t.source, COUNT(s.id) FROM traces t"
+        " LEFT JOIN steps s ON s.trace_id = t.id AND s.retired_run_id IS NULL"
+        " GROUP BY t.id ORDER BY t.id"
+    )
+    return [TraceRow(r[0], r[1], r[2], r[3], r[4], labeled.get(r[0], 0)) for r in rows]
+
+
+def load_steps(
+    store: Store, trace_id: int, annotator: str, step_id: int | None = None
+) -> list[StepState]:
+    """The trace's active steps in order (or just `step_id`), with labels, hints and targets.
+
+    The hint of a step is the label of its newest model annotator (kind 'model' or a `model:`
+    name). Queries go through the trace's steps, not the project-wide current_* views, so opening
+    a trace costs the same in a small project and a large one.
+    """
+    conn = store.conn
+    only = " AND s.id = ?" if step_id is not None else ""
+    params: tuple[int, ...] = (trace_id, step_id) if step_id is not None else (trace_id,)
+    states = {
+        r[0]: StepState(r[0], r[1], r[2], targets=[])
+        for r in conn.execute(
+            f'SELECT s.id, s.start, s."end" FROM steps s WHERE s.trace_id = ?'
+            f" AND s.retired_run_id IS NULL{only} ORDER BY s.idx",
+            params,
+        )
+    }
+    annotator_id = _existing_annotator(store, annotator)
+    suggestion_ids: dict[int, int] = {}
+    for sid, behavior, who, kind, name, event_id in conn.execute(
+        "SELECT e.step_id, e.behavior, e.annotator_id, a.kind, a.name, e.id FROM label_events e"
+        " JOIN annotators a ON a.id = e.annotator_id WHERE e.id IN (SELECT MAX(le.id)"
+        " FROM label_events le JOIN steps s ON s.id = le.step_id WHERE s.trace_id = ?"
+        f" AND s.retired_run_id IS NULL{only} GROUP BY le.step_id, le.annotator_id)",
+        params,
+    ):
+        state = states[sid]
+        if who == annotator_id:
+            state.label = behavior
+        elif (
+            behavior is not None
+            and (kind == "model" or name.startswith("model:"))
+            and event_id > suggestion_ids.get(sid, -1)
+        ):
+            state.suggestion = behavior
+            suggestion_ids[sid] = event_id
+    for sid, target in conn.execute(
+        "SELECT e.from_step_id, t.idx FROM bond_events e JOIN steps t ON t.id = e.to_step_id"
+        " WHERE e.present = 1 AND e.type = 'hydrogen' AND e.id IN (SELECT MAX(be.id)"
+        " FROM bond_events be JOIN steps s ON s.id = be.from_step_id WHERE s.trace_id = ?"
+        f" AND s.retired_run_id IS NULL{only} AND be.annotator_id = ?"
+        " GROUP BY be.from_step_id, be.to_step_id, be.type) ORDER BY t.idx",
+        (*params, annotator_id),
+    ):
+        states[sid].targets.append(target)
+    return list(states.values())
+
+
+def step_location(store: Store, step_id: int) -> tuple[int, int]:
+    """(trace id, step index) of a step, to show where an undo or redo happened."""
+    trace_id, idx = store.conn.execute(
+        "SELECT trace_id, idx FROM steps WHERE id = ?", (step_id,)
+    ).fetchone()
+    return int(trace_id), int(idx)
+
+
+def _existing_annotator(store: Store, name: str) -> int:
+    """The annotator's id, or -1 (matches nothing) when they have not labeled anything yet."""
+    row = store.conn.execute("SELECT id FROM annotators WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else -1
