@@ -290,6 +290,202 @@ def gui(db, trace, screenshot):
     sys.exit(run(db=db, trace=trace, screenshot=screenshot))
 
 
+# -- structure metrics (services/structure.py, docs/metrics.md) ----------------------------------
+
+
+@cli.command(name="presets")
+@json_option
+def presets_command(as_json):
+    """List the built-in transition graphs (paper Fig. 5) usable as `compare --preset ID`."""
+    from bondscope.services.structure import presets, stationary
+
+    found = presets()
+    data = {
+        "presets": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "percent": p.percent.tolist(),
+                "stationary": stationary(p.P).round(6).tolist(),
+                "source": p.source,
+            }
+            for p in found.values()
+        ]
+    }
+    emit(data, as_json, [f"{p.id}  {p.name}" for p in found.values()])
+
+
+@cli.command(name="metrics")
+@click.argument("name")
+@db_option
+@click.option(
+    "--by", type=click.Choice(["model", "source", "annotator"]), help="one result per value"
+)
+@click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@click.option("--run", type=int, default=None, help="only labels written by this run")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path), help="also write the table")
+@json_option
+def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_json):
+    """Compute metric NAME (see `bondscope plugins`) on a selection of labeled traces."""
+    import csv
+
+    from bondscope.services.structure import (
+        LabeledSelection,
+        Selection,
+        SelectionError,
+        groups,
+        mixing_check,
+    )
+
+    metric = plugins().get("metric", name)
+    selection = Selection(model=model, source=source, annotator=annotator, run=run)
+    results = []
+    with open_project(db) as store:
+        parts = groups(store, selection, by) if by else [selection]
+        if not parts:
+            raise SelectionError(f"no labels match {selection.describe()}")
+        for part in parts:
+            labeled = LabeledSelection(store, part)
+            result = plugins().call("metric", name, metric.compute, labeled)
+            results.append((getattr(part, by) if by else labeled.name, labeled.name, result))
+        warnings = [] if by else mixing_check(store, selection)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if csv_out is not None:
+        with open(csv_out, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([by or "selection", *results[0][2].columns])
+            for group, _, result in results:
+                writer.writerows([group, *row] for row in result.rows)
+    data = {
+        "metric": name,
+        "by": by,
+        "results": [
+            {"group": group, "selection": described, "result": result.data}
+            for group, described, result in results
+        ],
+        "warnings": warnings,
+    }
+    lines = []
+    for _, described, result in results:
+        lines.append(f"{name}: {described}")
+        lines.append("  " + "\t".join(result.columns))
+        lines += ["  " + "\t".join(_cell(value) for value in row) for row in result.rows]
+    emit(data, as_json, lines)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+SIDE_STARTS = ("--preset", "--db")
+SIDE_FILTERS = ("--model", "--source", "--annotator", "--run")
+SIDE_HELP = (
+    "each side is --preset ID or --db FILE [--model M] [--source S] [--annotator A] [--run N]"
+)
+
+
+def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, str]]:
+    """Split `--preset A --db p.db --model M` into sides; filters belong to the --db before them."""
+    sides: list[dict[str, str]] = []
+    items = iter(tokens)
+    for token in items:
+        option, has_value, value = token.partition("=")
+        if option not in SIDE_STARTS + SIDE_FILTERS:
+            raise click.UsageError(f"unexpected {token!r}; {SIDE_HELP}")
+        if not has_value:
+            value = next(items, None)
+            if value is None:
+                raise click.UsageError(f"{option} needs a value")
+        key = option.removeprefix("--")
+        if option in SIDE_STARTS:
+            sides.append({key: value})
+        elif not sides or "db" not in sides[-1]:
+            raise click.UsageError(f"{option} must follow the --db it filters; {SIDE_HELP}")
+        elif key in sides[-1]:
+            raise click.UsageError(f"{option} given twice for one side")
+        else:
+            sides[-1][key] = value
+    if len(sides) != 2:
+        raise click.UsageError(f"compare needs exactly two sides, got {len(sides)}; {SIDE_HELP}")
+    return sides
+
+
+@cli.command(
+    name="compare",
+    context_settings={"ignore_unknown_options": True},
+    epilog="Example: bondscope compare --preset deepseek-r1-0528 --db p.db --model M --json",
+)
+@click.argument("sides", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--alpha", type=float, default=0.0, show_default=True, help="Laplace smoothing of --db sides"
+)
+@json_option
+def compare_command(sides, alpha, as_json):
+    """Compare two structures: Pearson r, pi-weighted JS, L1 of the pis, and a verdict.
+
+    SIDES: two of `--preset ID` and `--db FILE [--model M] [--source S] [--annotator A]
+    [--run N]`, in any combination.
+    """
+    from bondscope.services.structure import compare
+
+    described = [_side_matrix(side, alpha) for side in parse_sides(sides)]
+    data = compare(described[0]["P"], described[1]["P"])
+    for side in described:
+        side["percent"] = (side.pop("P") * 100).round(4).tolist()
+    data["sides"] = described
+    lines = [
+        f"1: {described[0]['label']}",
+        f"2: {described[1]['label']}",
+        f"Pearson r: {data['pearson_r']:.3f} ({data['verdict']})",
+        f"pi-weighted JS: {data['weighted_js_bits']:.4f} bits",
+        f"L1 of the stationary pis: {data['pi_l1']:.3f}",
+    ]
+    emit(data, as_json, lines)
+
+
+def _side_matrix(side: dict[str, str], alpha: float) -> dict[str, Any]:
+    """One side of `compare`: a preset's matrix, or one counted from a project."""
+    from bondscope.domain import BEHAVIORS
+    from bondscope.services.structure import (
+        Selection,
+        SelectionError,
+        preset,
+        resolve_annotator,
+        transition_counts,
+        transition_matrix,
+    )
+
+    if "preset" in side:
+        found = preset(side["preset"])
+        return {"kind": "preset", "label": f"preset {found.id}", "P": found.P}
+    try:
+        run = int(side["run"]) if "run" in side else None
+    except ValueError:
+        raise click.UsageError(f"--run needs a number, got {side['run']!r}") from None
+    selection = Selection(side.get("model"), side.get("source"), side.get("annotator"), run)
+    with open_project(Path(side["db"])) as store:
+        selection = resolve_annotator(store, selection)
+        counts = transition_counts(store, selection)
+    label = f"{side['db']} ({selection.describe()})"
+    never_left = [
+        b for b, n in zip(BEHAVIORS, counts.transitions.sum(axis=1), strict=True) if n == 0
+    ]
+    if never_left and alpha == 0:
+        raise SelectionError(
+            f"{label}: no transition out of {', '.join(never_left)}; pass --alpha 0.001 to smooth"
+        )
+    return {
+        "kind": "db",
+        "label": label,
+        "traces": counts.traces,
+        "transitions": int(counts.transitions.sum()),
+        "P": transition_matrix(counts.transitions, alpha),
+    }
+
+
 def main() -> None:
     plugins().pm.hook.register_commands(cli=cli)
     cli()

@@ -74,7 +74,8 @@ class InputError(ValueError):
             where += f":{self.line}"
         if self.field:
             where += f": field '{self.field}'"
-        return f"{where}: {self.message}"
+        # One line, even when a file name, a field name or a message holds a line break.
+        return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
     def located(self, path: str | Path, line: int | None = None) -> InputError:
         """Fill in the location when the error was raised by code that did not know it."""

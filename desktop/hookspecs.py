@@ -8,11 +8,15 @@ hooks; docs/plugins.md walks through writing one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 from bondscope.domain import Step, Trace
+
+if TYPE_CHECKING:
+    import numpy as np
 
 hookspec = pluggy.HookspecMarker("bondscope")
 hookimpl = pluggy.HookimplMarker("bondscope")
@@ -63,6 +67,46 @@ class Exporter(Protocol):
     def export(self, traces: Iterable[Trace], out: Path) -> None: ...
 
 
+@runtime_checkable
+class Labeled(Protocol):
+    """One selection of labeled step sequences, as the structure service hands it to a metric.
+
+    Counts are pooled over every trace of the selection (paper.md §8 B1) and computed in SQL on
+    first use, so a metric that needs only the marginals never pays for the transitions. Arrays
+    follow `bondscope.BEHAVIORS` (N, D, R, E); in matrices rows are "from", columns "to".
+    """
+
+    name: str  # what was selected, e.g. "model=DeepSeek-R1"
+    traces: int
+
+    def behavior_counts(self) -> np.ndarray: ...
+
+    def transition_counts(self) -> np.ndarray: ...
+
+    def transition_matrix(self, alpha: float = 0.0) -> np.ndarray: ...
+
+    def stationary(self) -> np.ndarray | None: ...
+
+
+@dataclass
+class MetricResult:
+    """A metric's answer: `data` for --json (JSON-able), `columns` + `rows` for CSV and tables."""
+
+    data: dict[str, Any]
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """Measures one selection of labeled sequences (`bondscope metrics NAME`)."""
+
+    name: str
+    description: str
+
+    def compute(self, labeled: Labeled) -> MetricResult: ...
+
+
 Register = Callable[[object], None]
 
 
@@ -79,6 +123,11 @@ def register_segmenters(register: Register) -> None:
 @hookspec
 def register_exporters(register: Register) -> None:
     """Call `register(exporter)` for each Exporter this plugin provides."""
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Call `register(metric)` for each Metric this plugin provides."""
 
 
 @hookspec

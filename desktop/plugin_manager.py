@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pluggy
 from bondscope import hookspecs
-from bondscope.hookspecs import Exporter, Importer, Segmenter
+from bondscope.hookspecs import Exporter, Importer, Metric, Segmenter
 
 ENTRY_POINT_GROUP = "bondscope"
 LOAD_PLUGINS_ENV = "BONDSCOPE_LOAD_PLUGINS"
@@ -33,12 +33,15 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.given_segmenter",
     "bondscope.plugins.parquet_export",
     "bondscope.plugins.csv_export",
+    "bondscope.plugins.behavior_distribution",
+    "bondscope.plugins.transition_matrix",
 )
 
 KINDS: dict[str, tuple[str, type]] = {
     "importer": ("register_importers", Importer),
     "segmenter": ("register_segmenters", Segmenter),
     "exporter": ("register_exporters", Exporter),
+    "metric": ("register_metrics", Metric),
 }
 
 T = TypeVar("T")
@@ -173,6 +176,9 @@ class Plugins:
 
     def exporters(self) -> dict[str, Exporter]:
         return self._collect()["exporter"]
+
+    def metrics(self) -> dict[str, Metric]:
+        return self._collect()["metric"]
 
     def owner(self, kind: str, name: str) -> str:
         self._collect()

@@ -104,6 +104,7 @@ def _migration_1(conn: sqlite3.Connection) -> None:
             created_at TEXT NOT NULL
         );
         CREATE INDEX label_events_latest ON label_events(step_id, annotator_id, id);
+        CREATE INDEX label_events_annotator ON label_events(annotator_id, id);
         CREATE TABLE bond_events (
             id INTEGER PRIMARY KEY,
             from_step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
@@ -119,6 +120,7 @@ def _migration_1(conn: sqlite3.Connection) -> None:
         CREATE INDEX bond_events_latest
             ON bond_events(from_step_id, to_step_id, type, annotator_id, id);
         CREATE INDEX bond_events_to ON bond_events(to_step_id);
+        CREATE INDEX bond_events_annotator ON bond_events(annotator_id, id);
 
         CREATE VIEW active_steps AS
             SELECT * FROM steps WHERE retired_run_id IS NULL;

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from bondscope.cli import cli
 from click.testing import CliRunner
 
-from bondscope.cli import cli
 from tests.helpers import PROCESSBENCH, bare_record, dump, record, write_jsonl
 
 

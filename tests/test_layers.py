@@ -36,3 +36,21 @@ def test_plugins_do_not_reach_into_services_or_ui():
                 path,
                 name,
             )
+
+
+def test_every_code_folder_is_packaged():
+    """An editable install finds any subfolder; a wheel only ships the packages listed."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    folders = {ROOT / folder: name for name, folder in config["package-dir"].items()}
+    listed = set(config["packages"])
+    for folder, package in folders.items():
+        for init in folder.rglob("__init__.py"):
+            if "__pycache__" in init.parts:
+                continue
+            relative = init.parent.relative_to(folder).parts
+            name = ".".join((package, *relative)) if relative else package
+            if name.startswith("bondscope.resources."):
+                continue  # data folders travel as package data
+            assert name in listed, f"{name} is missing from [tool.setuptools] packages"

@@ -6,13 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from bondscope import Trace, hookimpl
 from bondscope.domain import InputError
 from bondscope.hookspecs import Importer
 from bondscope.plugin_manager import BUILTIN_PLUGINS, PluginError, Plugins
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
+
 from tests.helpers import dump, record, write_jsonl
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -26,6 +26,7 @@ def test_builtins_are_ordinary_plugins():
     }
     assert set(plugins.segmenters()) == {"paragraph", "sentence", "given"}
     assert set(plugins.exporters()) == {"bondscope-jsonl", "parquet", "csv"}
+    assert set(plugins.metrics()) == {"behavior-distribution", "transition-matrix"}
     assert plugins.failures == []
 
 

@@ -4,11 +4,11 @@ import csv
 
 import pyarrow.parquet as pq
 import pytest
-
 from bondscope.plugin_manager import Plugins
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
+
 from tests.helpers import THOUGHT_ANCHORS, record, write_jsonl
 
 pytestmark = pytest.mark.skipif(not THOUGHT_ANCHORS.exists(), reason="shared data not present")

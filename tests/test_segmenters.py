@@ -6,6 +6,7 @@ from bondscope.plugins.sentence_segmenter import SentenceSegmenter
 from bondscope.services.importing import import_paths
 from bondscope.services.segmenting import resegment
 from bondscope.store import Store
+
 from tests.helpers import record, write_jsonl
 
 

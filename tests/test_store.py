@@ -1,7 +1,6 @@
 import sqlite3
 
 import pytest
-
 from bondscope.store import SCHEMA_VERSION, Store, StoreError
 
 

@@ -3,13 +3,13 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-
 from bondscope.cli import cli
 from bondscope.plugin_manager import Plugins
 from bondscope.plugins.thought_anchors import ANNOTATOR, TAG_TO_BEHAVIOR
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
+from click.testing import CliRunner
+
 from tests.helpers import THOUGHT_ANCHORS
 
 pytestmark = pytest.mark.skipif(not THOUGHT_ANCHORS.exists(), reason="shared data not present")

@@ -124,15 +124,13 @@ def history(store: Store, annotator: str) -> tuple[list[tuple[str, int]], list[t
     clears the redo stack); a row reverting the top of the undo stack is an undo; a row
     reverting the top of the redo stack is a redo.
     """
-    row = store.conn.execute("SELECT id FROM annotators WHERE name = ?", (annotator,)).fetchone()
-    if row is None:
-        return [], []
+    annotator_id = _existing_annotator(store, annotator)
     rows = store.conn.execute(
         "SELECT 'label_events', id, reverts, created_at FROM label_events"
         " WHERE annotator_id = ? AND run_id IS NULL"
         " UNION ALL SELECT 'bond_events', id, reverts, created_at FROM bond_events"
         " WHERE annotator_id = ? AND run_id IS NULL ORDER BY 4, 2",
-        (row[0], row[0]),
+        (annotator_id, annotator_id),
     ).fetchall()
     done: list[tuple[str, int]] = []
     undone: list[tuple[str, int]] = []

@@ -1,0 +1,138 @@
+"""UI budgets (design.md): open a 1,000-step trace < 200 ms; keystroke -> committed < 10 ms p99.
+
+Run: .venv/bin/python benchmarks/ui.py   (offscreen; prints numbers, asserts nothing)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from bondscope.plugin_manager import Plugins  # noqa: E402
+from bondscope.services.importing import import_paths  # noqa: E402
+from bondscope.store import Store  # noqa: E402
+from bondscope.ui.main_window import MainWindow  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402 - Qt must see QT_QPA_PLATFORM first
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+STEPS = 1_000
+LABELS = 300
+WORDS = [
+    "so",
+    "the",
+    "value",
+    "of",
+    "x",
+    "is",
+    "then",
+    "we",
+    "check",
+    "whether",
+    "this",
+    "holds",
+    "wait",
+    "let",
+    "me",
+    "verify",
+    "again",
+]
+
+
+def generated_trace(n: int) -> dict[str, object]:
+    """A bondscope-jsonl record with n steps of 5-60 words and a model label on each."""
+    rng = random.Random(0)
+    parts, steps, position = [], [], 0
+    for _ in range(n):
+        sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60))) + "."
+        steps.append({"start": position, "end": position + len(sentence)})
+        parts.append(sentence)
+        position += len(sentence) + 2
+    return {
+        "format": "bondscope-jsonl/1",
+        "id": "generated-1000",
+        "model": "synthetic",
+        "source": "benchmark",
+        "question": "How long does it take?",
+        "text": "\n\n".join(parts),
+        "steps": steps,
+        "labels": [
+            {"step": i, "behavior": rng.choice("NDRE"), "annotator": "model:bench"}
+            for i in range(n)
+        ],
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["XDG_CONFIG_HOME"] = folder  # the window saves settings; keep them here
+        source = Path(folder) / "trace.jsonl"
+        source.write_text(json.dumps(generated_trace(STEPS)) + "\n", encoding="utf-8")
+        project = Path(folder) / "bench.bondscope"
+        with Store(project) as store:
+            import_paths(store, Plugins(), [source])
+            store.conn.execute(
+                "INSERT INTO traces (name, content_hash, text, created_at) VALUES"
+                " ('empty', 'x', 'x', 'now')"
+            )
+        settings = {"key_bindings": {"1": "N", "2": "D", "4": "E"}, "last_project": None}
+        window = MainWindow(project, "bench", settings)
+        window.show()
+        app.processEvents()
+
+        opens, complete = [], []
+        heights = window.trace_view.delegate.heights
+        for _ in range(5):
+            window.select_trace(2)  # the empty one
+            app.processEvents()
+            start = time.perf_counter()
+            window.select_trace(1)
+            window.trace_view.viewport().repaint()
+            app.processEvents()
+            opens.append((time.perf_counter() - start) * 1000)
+            while len(heights) < STEPS:  # the rest is measured in batches between events
+                app.processEvents()
+            complete.append((time.perf_counter() - start) * 1000)
+        print(
+            f"open a {STEPS}-step trace, first screen painted: median "
+            f"{statistics.median(opens):.1f} ms, max {max(opens):.1f} ms (budget < 200 ms); "
+            f"all rows measured: median {statistics.median(complete):.1f} ms"
+        )
+
+        view = window.trace_view
+        latencies = []
+        for i in range(LABELS):
+            key = "124"[i % 3]
+            start = time.perf_counter()
+            QTest.keyClick(view, key)  # returns after the label is committed to SQLite
+            latencies.append((time.perf_counter() - start) * 1000)
+            app.processEvents()
+        committed = window.store.count(
+            "SELECT COUNT(*) FROM current_labels WHERE annotator = 'bench'"
+        )
+        print(
+            f"label keystroke -> committed ({committed} labels): "
+            f"p50 {percentile(latencies, 0.5):.2f} ms, p99 {percentile(latencies, 0.99):.2f} ms "
+            f"(budget p99 < 10 ms)"
+        )
+        QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

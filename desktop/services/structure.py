@@ -1,0 +1,354 @@
+"""Structure statistics of labeled traces (paper.md §3.2, §3.3, §8 B1-B3), headless.
+
+Counting happens in SQL (a LAG window over `current_labels`), so a million labeled steps never
+become Python objects: the database returns at most 20 (from, to) groups and numpy does the rest.
+Formulas and every choice made are in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from importlib.resources import files
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from bondscope.domain import BEHAVIORS
+from bondscope.store import Store
+
+ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
+COMPATIBLE, INCOMPATIBLE = 0.9, 0.8  # paper.md §3.3 thresholds on Pearson r
+MIXING_R = 0.9
+
+
+class SelectionError(LookupError):
+    """The selection cannot be measured as asked (ambiguous annotator, nothing labeled, ...)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which labels to measure; None means no filter. `run` is the run that wrote the labels."""
+
+    model: str | None = None
+    source: str | None = None
+    annotator: str | None = None
+    run: int | None = None
+
+    def describe(self) -> str:
+        chosen = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        ]
+        return ", ".join(chosen) or "all labels"
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions on `current_labels` (aliased l) for this selection."""
+        clauses, params = [], []
+        if self.annotator is not None:
+            clauses.append("l.annotator = ?")
+            params.append(self.annotator)
+        for column in ("model", "source"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"l.trace_id IN (SELECT id FROM traces WHERE {column} = ?)")
+                params.append(value)
+        if self.run is not None:
+            clauses.append("l.event_id IN (SELECT id FROM label_events WHERE run_id = ?)")
+            params.append(self.run)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def resolve_annotator(store: Store, selection: Selection) -> Selection:
+    """Fill in the annotator: one at a time, never a silent mix of people and models.
+
+    With no --annotator, the selection's only annotator is used; when several labeled it, the
+    caller must choose (their labels disagree, and pooling them would count each step twice).
+    """
+    if selection.annotator is not None:
+        return selection
+    ids = store.conn.execute("SELECT DISTINCT annotator_id FROM label_events LIMIT 2").fetchall()
+    if len(ids) == 1:  # the common case, without a pass over the view
+        name = store.conn.execute("SELECT name FROM annotators WHERE id = ?", ids[0]).fetchone()
+        return replace(selection, annotator=name[0])
+    where, params = selection.where()
+    found = store.conn.execute(
+        f"SELECT annotator, COUNT(*) FROM current_labels l{where} GROUP BY annotator "
+        "ORDER BY COUNT(*) DESC, annotator",
+        params,
+    ).fetchall()
+    if not found:
+        raise SelectionError(f"no labels match {selection.describe()}")
+    if len(found) > 1:
+        listed = ", ".join(f"{name} ({n} labels)" for name, n in found)
+        raise SelectionError(
+            f"several annotators labeled {selection.describe()}: {listed}; "
+            "pass --annotator NAME or --by annotator"
+        )
+    return replace(selection, annotator=found[0][0])
+
+
+def _pairs_sql(selection: Selection, per_trace: bool) -> tuple[str, list[Any]]:
+    """Groups of (from, to, count, traces started) with behaviors as indices 0-3.
+
+    `from` is -1 for a step with no labeled step right before it: the first step of a trace, or
+    one after an unlabeled step (a gap breaks the chain rather than joining distant steps).
+    """
+    where, params = selection.where()
+    trace_key = "trace_id, " if per_trace else ""
+    sql = f"""
+        SELECT {trace_key}CASE WHEN gap = 1 THEN instr(?, prev) - 1 ELSE -1 END,
+               instr(?, behavior) - 1, COUNT(*), SUM(gap IS NULL)
+        FROM (
+            SELECT trace_id, behavior,
+                   LAG(behavior) OVER w AS prev,
+                   step - LAG(step) OVER w AS gap
+            FROM current_labels l{where}
+            WINDOW w AS (PARTITION BY trace_id ORDER BY step)
+        )
+        GROUP BY {trace_key}{"2, 3" if per_trace else "1, 2"}
+    """
+    return sql, [ALPHABET, ALPHABET, *params]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Pooled counts of one selection: transitions[from, to], behaviors[b], labeled traces."""
+
+    transitions: np.ndarray
+    behaviors: np.ndarray
+    traces: int
+
+
+def transition_counts(store: Store, selection: Selection) -> Counts:
+    """The corpus-level counts of §3.2 for one annotator's labels (see `resolve_annotator`)."""
+    selection = resolve_annotator(store, selection)
+    sql, params = _pairs_sql(selection, per_trace=False)
+    rows = np.array(store.conn.execute(sql, params).fetchall(), dtype=np.int64).reshape(-1, 4)
+    src, dst, n, starts = rows.T
+    behaviors = np.bincount(dst, weights=n, minlength=4).astype(np.int64)
+    paired = src >= 0
+    transitions = np.bincount(src[paired] * 4 + dst[paired], weights=n[paired], minlength=16)
+    return Counts(transitions.astype(np.int64).reshape(4, 4), behaviors, int(starts.sum()))
+
+
+def trace_transition_counts(store: Store, selection: Selection) -> tuple[np.ndarray, np.ndarray]:
+    """(trace ids, transitions[trace, from, to]): per-trace counts for resampling traces."""
+    selection = resolve_annotator(store, selection)
+    sql, params = _pairs_sql(selection, per_trace=True)
+    rows = np.array(store.conn.execute(sql, params).fetchall(), dtype=np.int64).reshape(-1, 5)
+    ids, position = np.unique(rows[:, 0], return_inverse=True)
+    paired = rows[:, 1] >= 0  # a trace with a single labeled step stays in, with no transitions
+    per_trace = np.zeros((len(ids), 4, 4), dtype=np.int64)
+    np.add.at(per_trace, (position[paired], rows[paired, 1], rows[paired, 2]), rows[paired, 3])
+    return ids, per_trace
+
+
+def transition_matrix(counts: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+    """Row-normalized P(to | from) with Laplace smoothing alpha; a row never left stays zero."""
+    smoothed = np.asarray(counts, dtype=float) + alpha
+    totals = smoothed.sum(axis=-1, keepdims=True)
+    return np.divide(smoothed, totals, out=np.zeros_like(smoothed), where=totals > 0)
+
+
+def stationary(P: np.ndarray) -> np.ndarray:
+    """The stationary distribution: left eigenvector of P for the eigenvalue nearest 1, sum 1."""
+    values, vectors = np.linalg.eig(np.asarray(P, dtype=float).T)
+    vector = np.real(vectors[:, np.argmin(np.abs(values - 1))])
+    return vector / vector.sum()
+
+
+def pearson(P1: np.ndarray, P2: np.ndarray) -> float:
+    """Pearson r over the 16 cells, the paper's structure similarity (§3.3)."""
+    return float(np.corrcoef(np.ravel(P1), np.ravel(P2))[0, 1])
+
+
+def js_rows(P1: np.ndarray, P2: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence of each row pair, in bits (log base 2, so 0 <= JS <= 1)."""
+    P1, P2 = np.asarray(P1, dtype=float), np.asarray(P2, dtype=float)
+    M = (P1 + P2) / 2
+
+    def kl(p: np.ndarray) -> np.ndarray:
+        ratio = np.divide(p, M, out=np.ones_like(p), where=p > 0)
+        return np.sum(p * np.log2(ratio), axis=-1)
+
+    return (kl(P1) + kl(P2)) / 2
+
+
+def weighted_js(P1: np.ndarray, P2: np.ndarray, pi: np.ndarray) -> float:
+    """sum_b pi(b) JS(P1(.|b) || P2(.|b)) in bits: each row's divergence, weighted by its use."""
+    return float(np.dot(pi, js_rows(P1, P2)))
+
+
+def verdict(r: float) -> str:
+    """The paper's reading of r between two structures (§3.3, §8 B2)."""
+    if r >= COMPATIBLE:
+        return "compatible"
+    return "borderline" if r >= INCOMPATIBLE else "incompatible"
+
+
+def compare(P1: np.ndarray, P2: np.ndarray) -> dict[str, Any]:
+    """r, pi-weighted JS (weights: side 1's stationary pi), L1 of the stationary pis, verdict."""
+    pi1, pi2 = stationary(P1), stationary(P2)
+    r = pearson(P1, P2)
+    return {
+        "pearson_r": r,
+        "weighted_js_bits": weighted_js(P1, P2, pi1),
+        "pi_l1": float(np.abs(pi1 - pi2).sum()),
+        "verdict": verdict(r),
+        "pi": [dict(zip(BEHAVIORS, pi.tolist(), strict=True)) for pi in (pi1, pi2)],
+    }
+
+
+@dataclass(frozen=True)
+class BootstrapCurve:
+    """Mean and sd of r(P of n resampled traces, P of the whole corpus) for each n."""
+
+    sizes: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+
+
+def bootstrap_r(
+    per_trace: np.ndarray,
+    sizes: list[int],
+    *,
+    repeats: int = 100,
+    alpha: float = 0.0,
+    seed: int = 0,
+) -> BootstrapCurve:
+    """Stability versus sample size (§8 B3): n traces drawn with replacement, `repeats` times.
+
+    Sizes larger than the corpus are dropped (resampling more traces than exist says nothing).
+    """
+    n_traces = len(per_trace)
+    flat = per_trace.reshape(n_traces, 16).astype(float)
+    full = transition_matrix(flat.sum(axis=0).reshape(4, 4), alpha).ravel()
+    rng = np.random.default_rng(seed)
+    kept = [n for n in sizes if 0 < n <= n_traces]
+    offsets = n_traces * np.arange(repeats)[:, None]  # one bincount row per repeat
+    means, sds = [], []
+    for n in kept:
+        drawn = rng.integers(0, n_traces, size=(repeats, n)) + offsets
+        weights = np.bincount(drawn.ravel(), minlength=repeats * n_traces)
+        sampled = weights.reshape(repeats, n_traces) @ flat
+        P = transition_matrix(sampled.reshape(repeats, 4, 4), alpha).reshape(repeats, 16)
+        centered = P - P.mean(axis=1, keepdims=True)
+        target = full - full.mean()
+        r = centered @ target / (np.linalg.norm(centered, axis=1) * np.linalg.norm(target))
+        means.append(r.mean())
+        sds.append(r.std(ddof=1) if repeats > 1 else 0.0)
+    return BootstrapCurve(np.array(kept), np.array(means), np.array(sds))
+
+
+def groups(store: Store, selection: Selection, by: str) -> list[Selection]:
+    """The selection split by model, source or annotator (each value that has labels)."""
+    if by not in ("model", "source", "annotator"):
+        raise SelectionError(f"cannot group by {by!r} (model, source or annotator)")
+    where, params = selection.where()
+    column = "l.annotator" if by == "annotator" else f"t.{by}"
+    values = store.conn.execute(
+        f"SELECT DISTINCT {column} FROM current_labels l JOIN traces t ON t.id = l.trace_id"
+        f"{where} ORDER BY 1",
+        params,
+    ).fetchall()
+    return [replace(selection, **{by: value}) for (value,) in values]
+
+
+def mixing_check(store: Store, selection: Selection, threshold: float = MIXING_R) -> list[str]:
+    """Warnings when the selection pools models or sources whose structures disagree (r < 0.9).
+
+    A pooled matrix of two incompatible structures describes neither (paper.md §3.4).
+    """
+    warnings = []
+    selection = resolve_annotator(store, selection)
+    for by in ("model", "source"):
+        if getattr(selection, by) is not None:
+            continue
+        parts = groups(store, selection, by)
+        matrices = {
+            getattr(part, by): transition_matrix(transition_counts(store, part).transitions)
+            for part in parts
+        }
+        for (a, Pa), (b, Pb) in combinations(matrices.items(), 2):
+            r = pearson(Pa, Pb)
+            if r < threshold:
+                warnings.append(
+                    f"this selection mixes {by}s with different structures: r({a!r}, {b!r}) = "
+                    f"{r:.3f} < {threshold}; the pooled matrix describes neither (use --by {by})"
+                )
+    return warnings
+
+
+class LabeledSelection:
+    """The `Labeled` a metric receives: counts computed in SQL on first use, then kept."""
+
+    def __init__(self, store: Store, selection: Selection) -> None:
+        self.store = store
+        self.selection = resolve_annotator(store, selection)
+        self.name = self.selection.describe()
+
+    @cached_property
+    def _counts(self) -> Counts:
+        return transition_counts(self.store, self.selection)
+
+    @property
+    def traces(self) -> int:
+        return self._counts.traces
+
+    def behavior_counts(self) -> np.ndarray:
+        return self._counts.behaviors
+
+    def transition_counts(self) -> np.ndarray:
+        return self._counts.transitions
+
+    def transition_matrix(self, alpha: float = 0.0) -> np.ndarray:
+        return transition_matrix(self._counts.transitions, alpha)
+
+    def stationary(self) -> np.ndarray | None:
+        """None when some behavior is never left (P is not row-stochastic; smooth it first)."""
+        P = self.transition_matrix()
+        return stationary(P) if np.allclose(P.sum(axis=1), 1.0) else None
+
+
+# -- presets: the paper's Fig. 5 teacher graphs ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A published transition graph; `percent` as printed, `P` row-normalized (rows sum ~100)."""
+
+    id: str
+    name: str
+    percent: np.ndarray
+    source: str
+
+    @property
+    def P(self) -> np.ndarray:
+        return transition_matrix(self.percent)
+
+
+def presets() -> dict[str, Preset]:
+    """Every preset shipped in bondscope.resources/presets, by id."""
+    found = {}
+    for entry in sorted((files("bondscope.resources") / "presets").iterdir(), key=str):
+        if not entry.name.endswith(".json"):
+            continue
+        data = json.loads(entry.read_text("utf-8"))
+        if data["behaviors"] != list(BEHAVIORS):
+            raise ValueError(f"preset {entry.name}: behaviors must be {list(BEHAVIORS)}")
+        found[data["id"]] = Preset(
+            data["id"], data["name"], np.array(data["percent"], dtype=float), data["source"]
+        )
+    return found
+
+
+def preset(preset_id: str) -> Preset:
+    available = presets()
+    if preset_id not in available:
+        raise SelectionError(
+            f"unknown preset {preset_id!r} (available: {', '.join(sorted(available))})"
+        )
+    return available[preset_id]

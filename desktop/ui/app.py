@@ -1,0 +1,73 @@
+"""Entry point of the desktop app (`bondscope gui`, or `bondscope` without a command)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+NO_DISPLAY = (
+    "bondscope: the desktop app needs a display (no DISPLAY or WAYLAND_DISPLAY is set).\n"
+    "Everything else works from the command line: see `bondscope --help`, or render the app\n"
+    "to an image with `bondscope gui --screenshot out.png`."
+)
+
+
+def run(db: Path | None = None, trace: str | None = None, screenshot: Path | None = None) -> int:
+    """Open the app on `db` (default: the last project, or the demo); returns the exit code.
+
+    With `screenshot`, render the window offscreen to that PNG and return instead of running.
+    """
+    if screenshot is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    elif not (
+        os.environ.get("QT_QPA_PLATFORM")
+        or os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        # Without a display Qt would abort() the process; say what to do instead.
+        print(NO_DISPLAY, file=sys.stderr)
+        return 1
+
+    from bondscope.services.demo import default_project, ensure_demo_project, load_settings
+    from bondscope.store import StoreError
+    from bondscope.ui.main_window import MainWindow
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Bondscope")
+    settings = load_settings()
+    annotator = settings.get("annotator")
+    if not annotator:
+        annotator = getpass.getuser()
+        if screenshot is None:
+            name, ok = QInputDialog.getText(
+                None, "Bondscope", "Your annotator name (stored with every label):", text=annotator
+            )
+            if not ok or not name.strip():
+                return 1
+            annotator = name.strip()
+            settings["annotator"] = annotator
+    if db is None:
+        db = ensure_demo_project() if screenshot is not None else default_project()
+    try:
+        window = MainWindow(Path(db), annotator, settings)
+    except StoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if trace is not None and not window.select_trace_named(trace):
+        print(f"error: no trace named {trace!r} in {db}", file=sys.stderr)
+        window.close()
+        return 1
+    if screenshot is not None:
+        window.show()
+        app.processEvents()
+        saved = window.grab().save(str(screenshot))
+        window.close()
+        if not saved:
+            print(f"error: could not write {screenshot}", file=sys.stderr)
+            return 1
+        return 0
+    window.show()
+    return int(app.exec())

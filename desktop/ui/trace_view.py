@@ -1,0 +1,267 @@
+"""The trace view: one row per step, painted by a delegate, so a 1,000-step trace stays cheap.
+
+Model/view on purpose: Qt lays out and paints only the rows on screen, and a label change repaints
+one row. One big rich-text document would re-layout the whole trace on every keystroke.
+"""
+
+from __future__ import annotations
+
+from bondscope.services.labeling import StepState
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
+
+BEHAVIOR_COLORS = {
+    "N": QColor("#9e9e9e"),
+    "D": QColor("#1e88e5"),
+    "R": QColor("#fb8c00"),
+    "E": QColor("#8e24aa"),
+}
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class StepModel(QAbstractListModel):
+    """The steps of one trace; text is sliced from the trace on demand, never copied per row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self.steps: list[StepState] = []
+
+    def set_trace(self, text: str, steps: list[StepState]) -> None:
+        self.beginResetModel()
+        self.text = text
+        self.steps = steps
+        self.endResetModel()
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.steps)
+
+    def step_text(self, row: int) -> str:
+        step = self.steps[row]
+        return self.text[step.start : step.end].strip()
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        """Text only (for accessibility and copy); the delegate reads `steps` directly, which is
+        faster and avoids passing None through QVariant on every paint."""
+        if index.isValid() and role == Qt.ItemDataRole.DisplayRole:
+            return self.step_text(index.row())
+        return None
+
+    def update_step(self, row: int, state: StepState) -> None:
+        """Replace one step's state (after a label, bond, undo or redo).
+
+        No dataChanged: QListView answers it by re-measuring every row (1,000 sizeHints per
+        keystroke), yet a label never changes a row's height. TraceView.repaint_row repaints it.
+        """
+        self.steps[row] = state
+
+    def labeled(self) -> int:
+        return sum(1 for step in self.steps if step.label is not None)
+
+
+class StepDelegate(QStyledItemDelegate):
+    """Paints index gutter, behavior band (solid: mine; hatched: the model's hint), text, tag."""
+
+    GUTTER = 44
+    BAND = 6
+    TAG = 64
+    PAD = 6
+
+    def __init__(self, view: TraceView) -> None:
+        super().__init__(view)
+        self.view: TraceView = view
+        self.heights: dict[tuple[int, int], int] = {}
+
+    def text_width(self) -> int:
+        return max(
+            100, self.view.viewport().width() - self.GUTTER - self.BAND - self.TAG - 3 * self.PAD
+        )
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        width = self.text_width()
+        key = (index.row(), width)
+        height = self.heights.get(key)
+        if height is None:
+            metrics = QFontMetrics(option.font)
+            rect = metrics.boundingRect(
+                QRect(0, 0, width, 1_000_000),
+                Qt.TextFlag.TextWordWrap,
+                self.view.step_model.step_text(index.row()),
+            )
+            height = max(rect.height(), metrics.height()) + 2 * self.PAD
+            self.heights[key] = height
+        return QSize(width, height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        painter.save()
+        rect = option.rect
+        palette = option.palette
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, palette.highlight().color().lighter(170))
+        elif index.row() % 2:
+            painter.fillRect(rect, palette.alternateBase())
+        model = self.view.step_model
+        step = model.steps[index.row()]
+        label, suggestion = step.label, step.suggestion
+        band = QRect(rect.left() + self.GUTTER, rect.top() + 1, self.BAND, rect.height() - 2)
+        if label is not None:
+            painter.fillRect(band, BEHAVIOR_COLORS[label])
+        elif suggestion is not None:
+            painter.fillRect(band, QBrush(BEHAVIOR_COLORS[suggestion], Qt.BrushStyle.Dense4Pattern))
+        painter.setPen(palette.placeholderText().color())
+        gutter = QRect(rect.left(), rect.top() + self.PAD, self.GUTTER - self.PAD, rect.height())
+        painter.drawText(
+            gutter, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, str(index.row())
+        )
+        painter.setPen(palette.text().color())
+        left = band.right() + 1 + self.PAD
+        text_rect = QRect(
+            left, rect.top() + self.PAD, self.text_width(), rect.height() - 2 * self.PAD
+        )
+        painter.drawText(text_rect, Qt.TextFlag.TextWordWrap, model.step_text(index.row()))
+        tag = QRect(
+            rect.right() - self.TAG, rect.top() + self.PAD, self.TAG - self.PAD, rect.height()
+        )
+        font = QFont(option.font)
+        if label is not None:
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(QPen(BEHAVIOR_COLORS[label]))
+            targets = step.targets
+            arrow = " ↩" + ",".join(map(str, targets)) if targets else ""
+            painter.drawText(
+                tag, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label + arrow
+            )
+        elif suggestion is not None:
+            font.setItalic(True)
+            painter.setFont(font)
+            painter.setPen(QPen(BEHAVIOR_COLORS[suggestion]))
+            painter.drawText(
+                tag, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, f"{suggestion}?"
+            )
+        painter.restore()
+
+
+class TraceView(QListView):
+    """Keyboard-first labeling: the view turns keys into requests; the window does the work."""
+
+    label_requested = Signal(int, str)  # row, behavior
+    accept_requested = Signal(int)  # row: take the model's hint
+    undo_requested = Signal()
+    redo_requested = Signal()
+    help_requested = Signal()
+
+    def __init__(self, key_bindings: dict[str, str]) -> None:
+        super().__init__()
+        self.key_bindings = key_bindings
+        self.step_model = StepModel()
+        self.setModel(self.step_model)
+        self.delegate = StepDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.setUniformItemSizes(False)
+        self.setWordWrap(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        # Measure rows in batches between events: the first screen shows at once on long traces.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(100)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.step_model.modelAboutToBeReset.connect(self.delegate.heights.clear)
+
+    def repaint_row(self, row: int) -> None:
+        self.viewport().update(self.visualRect(self.step_model.index(row)))
+
+    def current_row(self) -> int:
+        return self.currentIndex().row()
+
+    def go_to(self, row: int) -> None:
+        if 0 <= row < self.step_model.rowCount():
+            index = self.step_model.index(row)
+            self.setCurrentIndex(index)
+            self.scrollTo(index)
+
+    def next_unlabeled(self) -> None:
+        """Jump to the first step after the current one (wrapping) without my label."""
+        steps = self.step_model.steps
+        start = self.current_row() + 1
+        for offset in range(len(steps)):
+            row = (start + offset) % len(steps)
+            if steps[row].label is None:
+                self.go_to(row)
+                return
+
+    def event(self, event: QEvent) -> bool:
+        # Keep Ctrl+Z and friends here rather than letting the menu's shortcuts take them.
+        if (
+            isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.ShortcutOverride
+            and self._action(event) is not None
+        ):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def _action(self, event: QKeyEvent) -> str | None:
+        key = event.key()
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        ctrl = Qt.KeyboardModifier.ControlModifier
+        if modifiers == ctrl and key == Qt.Key.Key_Z:
+            return "undo"
+        if modifiers == ctrl | Qt.KeyboardModifier.ShiftModifier and key == Qt.Key.Key_Z:
+            return "redo"
+        if modifiers & ~Qt.KeyboardModifier.ShiftModifier:
+            return None
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return "accept"
+        if key in (Qt.Key.Key_J, Qt.Key.Key_Down):
+            return "down"
+        if key in (Qt.Key.Key_K, Qt.Key.Key_Up):
+            return "up"
+        text = event.text()
+        if text == "]":
+            return "unlabeled"
+        if text == "?":
+            return "help"
+        if text.lower() in self.key_bindings and not modifiers:
+            return "label"
+        return None
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        action = self._action(event)
+        row = self.current_row()
+        if action is None:
+            super().keyPressEvent(event)
+        elif action == "label" and row >= 0:
+            self.label_requested.emit(row, self.key_bindings[event.text().lower()])
+        elif action == "accept" and row >= 0:
+            self.accept_requested.emit(row)
+        elif action == "down":
+            self.go_to(row + 1)
+        elif action == "up":
+            self.go_to(row - 1)
+        elif action == "unlabeled":
+            self.next_unlabeled()
+        elif action == "undo":
+            self.undo_requested.emit()
+        elif action == "redo":
+            self.redo_requested.emit()
+        elif action == "help":
+            self.help_requested.emit()

@@ -1,0 +1,181 @@
+"""The labeling service without Qt: events, undo/redo from the event log, target hints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bondscope.services import labeling
+from bondscope.services.demo import DEMO_ANNOTATOR, ensure_demo_project
+from bondscope.store import Store
+
+ME = "alice"
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    path = ensure_demo_project(tmp_path / "demo.bondscope")
+    with Store(path) as opened:
+        yield opened
+
+
+def steps_of(store: Store, trace: int = 1) -> list[int]:
+    return [step_id for step_id, _ in store.active_steps(trace)]
+
+
+def mine(store: Store) -> dict[int, str]:
+    return dict(
+        store.conn.execute(
+            "SELECT step_id, behavior FROM current_labels WHERE annotator = ?", (ME,)
+        ).fetchall()
+    )
+
+
+def bonds(store: Store) -> set[tuple[int, int, str]]:
+    return set(
+        store.conn.execute(
+            "SELECT from_step_id, to_step_id, type FROM current_bonds WHERE annotator = ?", (ME,)
+        ).fetchall()
+    )
+
+
+def test_set_label_appends_one_event_with_seconds(store: Store) -> None:
+    s = steps_of(store)
+    first = labeling.set_label(store, s[0], ME, "N", seconds=1.5)
+    second = labeling.set_label(store, s[0], ME, "D")
+    assert second > first
+    assert mine(store) == {s[0]: "D"}
+    row = store.conn.execute(
+        "SELECT seconds, reverts, run_id FROM label_events WHERE id = ?", (first,)
+    ).fetchone()
+    assert row == (1.5, None, None)
+    with pytest.raises(ValueError):
+        labeling.set_label(store, s[0], ME, "X")
+
+
+def test_undo_redo_interleaves_labels_and_bonds(store: Store) -> None:
+    s = steps_of(store)
+    labeling.set_label(store, s[0], ME, "N")
+    labeling.set_label(store, s[5], ME, "R")
+    labeling.set_bond(store, s[5], s[1], "hydrogen", ME)
+    labeling.set_label(store, s[0], ME, "D")
+
+    assert labeling.undo(store, ME).step_id == s[0]
+    assert mine(store) == {s[0]: "N", s[5]: "R"}
+    change = labeling.undo(store, ME)
+    assert change.table == "bond_events" and change.step_id == s[5]
+    assert bonds(store) == set()
+    labeling.undo(store, ME)
+    labeling.undo(store, ME)
+    assert mine(store) == {}
+    assert labeling.undo(store, ME) is None
+
+    labeling.redo(store, ME)
+    labeling.redo(store, ME)
+    labeling.redo(store, ME)
+    assert mine(store) == {s[0]: "N", s[5]: "R"}
+    assert bonds(store) == {(s[5], s[1], "hydrogen")}
+    labeling.redo(store, ME)
+    assert mine(store) == {s[0]: "D", s[5]: "R"}
+    assert labeling.redo(store, ME) is None
+    reverts = store.conn.execute(
+        "SELECT COUNT(*) FROM label_events WHERE reverts IS NOT NULL"
+    ).fetchone()[0]
+    assert reverts == 6  # 3 label undos + 3 label redos, all appended
+
+
+def test_new_action_clears_redo_and_history_survives_reopen(tmp_path: Path) -> None:
+    path = ensure_demo_project(tmp_path / "demo.bondscope")
+    with Store(path) as store:
+        s = steps_of(store)
+        first = labeling.set_label(store, s[0], ME, "N")
+        labeling.set_label(store, s[1], ME, "E")
+        undone = labeling.undo(store, ME).event_id
+    with Store(path) as store:
+        assert labeling.history(store, ME) == (
+            [("label_events", first)],
+            [("label_events", undone)],
+        )
+        labeling.redo(store, ME)
+        assert mine(store) == {s[0]: "N", s[1]: "E"}
+        labeling.undo(store, ME)
+        labeling.set_label(store, s[2], ME, "D")  # a new action forgets the undone one
+        assert labeling.redo(store, ME) is None
+        labeling.undo(store, ME)
+        labeling.undo(store, ME)
+        assert mine(store) == {}
+
+
+def test_imported_labels_are_the_baseline_not_undoable(store: Store) -> None:
+    s = steps_of(store)
+    before = store.conn.execute(
+        "SELECT behavior FROM current_labels WHERE step_id = ? AND annotator = ?",
+        (s[0], DEMO_ANNOTATOR),
+    ).fetchone()[0]
+    labeling.set_label(store, s[0], DEMO_ANNOTATOR, "E")
+    labeling.undo(store, DEMO_ANNOTATOR)
+    after = store.conn.execute(
+        "SELECT behavior FROM current_labels WHERE step_id = ? AND annotator = ?",
+        (s[0], DEMO_ANNOTATOR),
+    ).fetchone()[0]
+    assert after == before
+    assert labeling.undo(store, DEMO_ANNOTATOR) is None
+
+
+def test_undo_of_remove_bond_restores_it(store: Store) -> None:
+    s = steps_of(store)
+    labeling.set_bond(store, s[9], s[2], "hydrogen", ME)
+    labeling.remove_bond(store, s[9], s[2], "hydrogen", ME)
+    assert bonds(store) == set()
+    labeling.undo(store, ME)
+    assert bonds(store) == {(s[9], s[2], "hydrogen")}
+    with pytest.raises(ValueError):
+        labeling.set_bond(store, s[9], s[2], "ionic", ME)
+
+
+def test_events_are_ordered_even_within_one_millisecond(store: Store) -> None:
+    s = steps_of(store)
+    for i in range(20):
+        labeling.set_label(store, s[i], ME, "N")
+        labeling.set_bond(store, s[i + 2], s[i], "hydrogen", ME)
+    stamps = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT created_at FROM label_events WHERE run_id IS NULL UNION ALL "
+            "SELECT created_at FROM bond_events WHERE run_id IS NULL ORDER BY 1"
+        )
+    ]
+    assert len(set(stamps)) == 40
+
+
+def test_load_steps_has_my_label_the_model_hint_and_my_targets(store: Store) -> None:
+    s = steps_of(store)
+    labeling.set_label(store, s[11], ME, "R")
+    labeling.set_bond(store, s[11], s[3], "hydrogen", ME)
+    states = labeling.load_steps(store, 1, ME)
+    assert len(states) == len(s)
+    assert all(state.suggestion is not None for state in states)  # the demo is pre-labeled
+    assert states[11].label == "R" and states[11].targets == [3]
+    assert states[0].label is None and states[0].targets == []
+    (one,) = labeling.load_steps(store, 1, ME, step_id=s[11])
+    assert one == states[11]
+    rows = labeling.trace_rows(store, ME)
+    assert [(r.steps, r.labeled) for r in rows][0] == (len(s), 1)
+    assert labeling.step_location(store, s[11]) == (1, 11)
+
+
+def test_suggest_targets_ranks_overlapping_earlier_steps() -> None:
+    texts = [
+        "Let x be the number of apples.",
+        "Compute the area of the circle with radius 3.",
+        "The area is 9 pi.",
+        "Now add the apples: x plus 4.",
+        "Something unrelated.",
+        "Wait, let me check the area of the circle again.",
+    ]
+    ranked = labeling.suggest_targets(texts, 5)
+    assert [j for j, _ in ranked][0] == 1
+    assert {j for j, _ in ranked} == {0, 1, 2, 3}  # never t - 1 or later
+    assert ranked == sorted(ranked, key=lambda r: -r[1])
+    assert labeling.suggest_targets(texts, 1) == []
+    assert len(labeling.suggest_targets(texts, 5, limit=2)) == 2
