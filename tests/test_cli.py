@@ -17,7 +17,9 @@ def run(*args):
 
 def test_import_stats_export_segment(tmp_path):
     db = tmp_path / "p.db"
-    data = write_jsonl(tmp_path / "t.jsonl", [record(), bare_record(id="t2", text="Another trace.")])
+    data = write_jsonl(
+        tmp_path / "t.jsonl", [record(), bare_record(id="t2", text="Another trace.")]
+    )
     result = run("import", data, "--db", db, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -66,10 +68,17 @@ def test_r1_field_names_are_options(tmp_path):
     db = tmp_path / "p.db"
     path = write_jsonl(
         tmp_path / "r1.jsonl",
-        [{"query": "1+1?", "output": "<think>\nOne plus one is two, clearly.\n</think>\n2", "id": 7}],
+        [
+            {
+                "query": "1+1?",
+                "output": "<think>\nOne plus one is two, clearly.\n</think>\n2",
+                "id": 7,
+            }
+        ],
     )
-    result = run("import", path, "--db", db, "--format", "r1-json",
-                 "-o", "question_field=query", "--json")
+    result = run(
+        "import", path, "--db", db, "--format", "r1-json", "-o", "question_field=query", "--json"
+    )
     assert json.loads(result.output)["traces"] == 1
     result = CliRunner().invoke(cli, ["import", str(path), "--db", str(db), "-o", "nokey"])
     assert result.exit_code == 2 and "KEY=VALUE" in result.output

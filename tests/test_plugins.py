@@ -22,7 +22,11 @@ def test_builtins_are_ordinary_plugins():
     plugins = Plugins(load_entry_points=False)
     assert [info.name for info in plugins.describe()] == list(BUILTIN_PLUGINS)
     assert set(plugins.importers()) == {
-        "bondscope-jsonl", "thought-anchors", "r1-json", "step-lists", "text"
+        "bondscope-jsonl",
+        "thought-anchors",
+        "r1-json",
+        "step-lists",
+        "text",
     }
     assert set(plugins.segmenters()) == {"paragraph", "sentence", "given"}
     assert set(plugins.exporters()) == {"bondscope-jsonl", "parquet", "csv"}
@@ -150,7 +154,8 @@ def test_entry_point_plugins_are_loaded_from_installed_distributions(tmp_path, m
     (site / "bondscope_hello-1.0.dist-info" / "entry_points.txt").write_text(
         "[bondscope]\nhello = bondscope_hello\nbroken = bondscope_broken\n"
     )
-    (site / "bondscope_hello.py").write_text(textwrap.dedent("""
+    (site / "bondscope_hello.py").write_text(
+        textwrap.dedent("""
         from bondscope import hookimpl
         from bondscope.plugins.sentence_segmenter import SentenceSegmenter
 
@@ -160,7 +165,8 @@ def test_entry_point_plugins_are_loaded_from_installed_distributions(tmp_path, m
         @hookimpl
         def register_segmenters(register):
             register(Hello())
-    """))
+    """)
+    )
     (site / "bondscope_broken.py").write_text("raise ImportError('missing dependency xyz')\n")
     monkeypatch.syspath_prepend(str(site))
     plugins = Plugins()

@@ -43,15 +43,27 @@ def test_jsonl_round_trip_field_by_field(project, tmp_path):
     assert imported.traces == 23
     before, after = all_traces(project), all_traces(tmp_path / "copy.db")
     assert before.keys() == after.keys()
-    fields = ("id", "text", "question", "model", "source", "answer", "steps", "labels", "bonds",
-              "meta")
+    fields = (
+        "id",
+        "text",
+        "question",
+        "model",
+        "source",
+        "answer",
+        "steps",
+        "labels",
+        "bonds",
+        "meta",
+    )
     for name, original in before.items():
         copy = after[name]
         for field in fields:
             assert getattr(copy, field) == getattr(original, field), (name, field)
     sample = after["t1"]
     assert [(lb.annotator, lb.confidence) for lb in sample.labels] == [
-        ("alice", None), ("alice", None), ("model:kw@1", 0.75)
+        ("alice", None),
+        ("alice", None),
+        ("model:kw@1", 0.75),
     ]
     assert sample.meta == {"k": [1, 2]}
 
@@ -66,8 +78,15 @@ def test_export_refuses_to_overwrite_and_filters_annotators(project, tmp_path):
         with pytest.raises(InputError, match="already exists"):
             export_traces(store, plugins, "bondscope-jsonl", out)
         assert out.read_text() == "keep me"
-        export_traces(store, plugins, "bondscope-jsonl", out, overwrite=True,
-                      trace_ids=store.trace_ids(names=["t1"]), annotators=["alice"])
+        export_traces(
+            store,
+            plugins,
+            "bondscope-jsonl",
+            out,
+            overwrite=True,
+            trace_ids=store.trace_ids(names=["t1"]),
+            annotators=["alice"],
+        )
     copy_path = tmp_path / "copy.db"
     with Store(copy_path) as store:
         import_paths(store, plugins, [out])
@@ -88,7 +107,10 @@ def test_parquet_tables_load_with_pyarrow(project, tmp_path):
     labels = pq.read_table(out / "labels.parquet")
     bonds = pq.read_table(out / "bonds.parquet")
     assert (traces.num_rows, steps.num_rows, labels.num_rows, bonds.num_rows) == (
-        23, n_steps, n_labels, n_bonds
+        23,
+        n_steps,
+        n_labels,
+        n_bonds,
     )
     assert set(labels.column("behavior").to_pylist()) <= set("NDRE")
     first = steps.slice(0, 1).to_pylist()[0]

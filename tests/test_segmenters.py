@@ -55,7 +55,10 @@ def test_long_paragraphs_split_at_sentences():
 def test_sentence_segmenter():
     text = "First one. Second one? Third!\n\nNew paragraph without end"
     assert pieces(text, SentenceSegmenter().segment(text, (0, len(text)), None)) == [
-        "First one.", "Second one?", "Third!", "New paragraph without end"
+        "First one.",
+        "Second one?",
+        "Third!",
+        "New paragraph without end",
     ]
 
 

@@ -10,9 +10,15 @@ def test_new_project_has_schema_wal_and_foreign_keys(tmp_path):
         assert store.db.journal_mode == "wal"
         assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
-        assert {"traces", "steps", "annotators", "label_events", "bond_events", "models", "runs"} <= set(
-            store.db.table_names()
-        )
+        assert {
+            "traces",
+            "steps",
+            "annotators",
+            "label_events",
+            "bond_events",
+            "models",
+            "runs",
+        } <= set(store.db.table_names())
         assert {"current_labels", "current_bonds", "active_steps"} <= set(store.db.view_names())
 
 

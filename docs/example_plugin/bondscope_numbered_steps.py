@@ -17,7 +17,7 @@ class NumberedStepsSegmenter:
         if starts[0] > start and text[start : starts[0]].strip():
             starts.insert(0, start)  # text before the first marker is a step too
         steps = []
-        for begin, finish in zip(starts, starts[1:] + [end]):
+        for begin, finish in zip(starts, starts[1:] + [end], strict=True):
             piece = text[begin:finish]
             left = len(piece) - len(piece.lstrip())
             right = len(piece.rstrip())
