@@ -20,6 +20,7 @@ import pstats
 import random
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bondscope.plugin_manager import Plugins
@@ -27,11 +28,12 @@ from bondscope.services.importing import import_paths
 from bondscope.store import Store
 
 BUDGET_STEPS_PER_S = 20_000
-WORDS = (
-    "so the sum of the roots is then equal to minus b over a and we can check this by "
-    "substituting back wait let me reconsider the second case because the sign might flip "
-    "alternatively we could try a different approach using the discriminant which gives"
-).split()
+PHRASES = [
+    "so the sum of the roots is then equal to minus b over a and we can check this by",
+    "substituting back wait let me reconsider the second case because the sign might flip",
+    "alternatively we could try a different approach using the discriminant which gives",
+]
+WORDS = [word for phrase in PHRASES for word in phrase.split()]
 BEHAVIORS = "NNNNDDRE"
 
 
@@ -46,8 +48,8 @@ def write_corpus(folder: Path, traces: int, steps: int, files: int, seed: int = 
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"corpus-{i:03d}.jsonl" for i in range(files)]
-    handles = [open(path, "w", encoding="utf-8") for path in paths]
-    try:
+    with ExitStack() as stack:
+        handles = [stack.enter_context(open(path, "w", encoding="utf-8")) for path in paths]
         for t in range(traces):
             pieces = [paragraph(rng, t, s) for s in range(steps)]
             spans, position = [], 0
@@ -70,9 +72,6 @@ def write_corpus(folder: Path, traces: int, steps: int, files: int, seed: int = 
                 "meta": {"n": t},
             }
             handles[t % files].write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        for handle in handles:
-            handle.close()
     return paths
 
 

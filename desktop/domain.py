@@ -247,7 +247,7 @@ def _check_name(value: object, where: str) -> None:
 
 def _check_unicode(value: str, where: str) -> None:
     """JSON's \\ud800 escapes decode to lone surrogates, which UTF-8 (and SQLite) cannot hold."""
-    if True:
+    if value.isascii():
         return
     try:
         value.encode("utf-8")

@@ -201,18 +201,20 @@ def encode(value: Any, ascii_only: bool) -> bytes:
 
 
 @st.composite
-def file_contents(draw: st.DrawFn, importer: str) -> bytes:
+def files(draw: st.DrawFn, importer: str) -> tuple[str, bytes]:
+    """(suffix, content): random bytes, or JSON values and near-valid records as one document,
+    as JSON Lines or as an array."""
     kind = draw(st.sampled_from(["bytes", "json", "lines", "lines", "array"]))
     if kind == "bytes":
-        return draw(st.binary(max_size=200))
+        return draw(st.sampled_from([".jsonl", ".json"])), draw(st.binary(max_size=200))
     values = st.one_of(mutated_records(importer), mutated_records(importer), ANY_JSON)
     ascii_only = draw(st.booleans())
     if kind == "json":
-        return encode(draw(values), ascii_only)
+        return ".json", encode(draw(values), ascii_only)
     items = draw(st.lists(values, min_size=1, max_size=4))
     if kind == "lines":
-        return b"\n".join(encode(item, ascii_only) for item in items) + b"\n"
-    return b"[\n" + b",\n".join(encode(item, ascii_only) for item in items) + b"\n]"
+        return ".jsonl", b"\n".join(encode(item, ascii_only) for item in items) + b"\n"
+    return ".json", b"[\n" + b",\n".join(encode(item, ascii_only) for item in items) + b"\n]"
 
 
 @pytest.fixture(scope="module")
@@ -237,19 +239,14 @@ def import_or_input_error(project: Path, target: Path, importer: str) -> None:
         assert dump(project) == before
 
 
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(
     case=st.sampled_from(FILE_IMPORTERS).flatmap(
-        lambda importer: st.tuples(st.just(importer), file_contents(importer))
+        lambda importer: st.tuples(st.just(importer), files(importer))
     ),
-    suffix=st.sampled_from([".jsonl", ".json"]),
 )
-def test_arbitrary_files(
-    workdir: Path, project: Path, case: tuple[str, bytes], suffix: str
-) -> None:
-    importer, content = case
-    if importer == "bondscope-jsonl":
-        suffix = ".jsonl"  # the only one it reads
+def test_arbitrary_files(workdir: Path, project: Path, case: tuple[str, tuple[str, bytes]]) -> None:
+    importer, (suffix, content) = case
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         target = Path(folder) / f"input{suffix}"
         target.write_bytes(content)
