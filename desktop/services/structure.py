@@ -161,8 +161,14 @@ def stationary(P: np.ndarray) -> np.ndarray:
 
 
 def pearson(P1: np.ndarray, P2: np.ndarray) -> float:
-    """Pearson r over the 16 cells, the paper's structure similarity (§3.3)."""
-    return float(np.corrcoef(np.ravel(P1), np.ravel(P2))[0, 1])
+    """Pearson r over the 16 cells, the paper's structure similarity (§3.3).
+
+    NaN when a matrix is constant (e.g. all zeros: no transitions), where r is undefined.
+    """
+    a, b = np.ravel(P1).astype(float), np.ravel(P2).astype(float)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def js_rows(P1: np.ndarray, P2: np.ndarray) -> np.ndarray:
@@ -274,7 +280,7 @@ def mixing_check(store: Store, selection: Selection, threshold: float = MIXING_R
         }
         for (a, Pa), (b, Pb) in combinations(matrices.items(), 2):
             r = pearson(Pa, Pb)
-            if r < threshold:
+            if r < threshold:  # NaN (an empty side) compares False: no claim either way
                 warnings.append(
                     f"this selection mixes {by}s with different structures: r({a!r}, {b!r}) = "
                     f"{r:.3f} < {threshold}; the pooled matrix describes neither (use --by {by})"
