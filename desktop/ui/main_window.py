@@ -16,15 +16,18 @@ from bondscope.services.demo import data_dir, save_settings
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import ImportReport
 from bondscope.store import Store, StoreError
+from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
+from bondscope.ui.minimap import Minimap
 from bondscope.ui.target_picker import TargetPicker
 from bondscope.ui.trace_list import TRACE_ID_ROLE, TraceTableModel
-from bondscope.ui.trace_view import TraceView
+from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
 from bondscope.ui.workers import ImportWorker
 from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -50,7 +53,27 @@ SHORTCUTS = """\
 <tr><td><b>?</b></td><td>this help</td></tr>
 </table>
 <p>Labeling a step R asks for its target: the earlier step it revisits (1-9, Enter, or click).</p>
+<p>Arcs left of the steps are bonds (yours bright, the model's faint; toggles in the View menu);
+click one to go to the step it bonds to. The strip on the right is the whole trace: click to jump.
+</p>
 """
+BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
+
+
+def legend_html(key_bindings: dict[str, str]) -> str:
+    """The four behavior colors with the keys that set them, and the two bond colors."""
+    parts = []
+    for behavior, name in BEHAVIOR_NAMES.items():
+        keys = "/".join(key for key, value in key_bindings.items() if value == behavior)
+        color = BEHAVIOR_COLORS[behavior].name()
+        parts.append(
+            f"<span style='color:{color}'>&#9632;</span>&nbsp;<b>{behavior}</b>&nbsp;{name}"
+            + (f"&nbsp;<code>[{keys}]</code>" if keys else "")
+        )
+    for type_ in ("hydrogen", "vdw"):
+        color = BOND_COLORS[type_].name()
+        parts.append(f"<span style='color:{color}'>&#8630;</span>&nbsp;{type_}")
+    return "&nbsp;&nbsp;&nbsp;".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -92,7 +115,16 @@ class MainWindow(QMainWindow):
         self.trace_table.setSortingEnabled(True)
         self.trace_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.trace_table.verticalHeader().hide()
-        self.trace_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.trace_table.setWordWrap(False)
+        # Names share long prefixes and end in what tells them apart: elide the middle.
+        self.trace_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.trace_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((1, 100), (2, 76)):  # the name starts with the model anyway
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        for column in (3, 4):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.trace_table.selectionModel().selectionChanged.connect(self._trace_selection_changed)
 
         # Questions can be pages long (agentic scenarios): scroll them in a few lines.
@@ -107,6 +139,10 @@ class MainWindow(QMainWindow):
         self.trace_view.undo_requested.connect(self.undo)
         self.trace_view.redo_requested.connect(self.redo)
         self.trace_view.help_requested.connect(self.show_shortcuts)
+        self.bond_gutter = BondGutter(self.trace_view)
+        self.minimap = Minimap(self.trace_view)
+        self.legend = QLabel(legend_html(self.settings["key_bindings"]))
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.picker = TargetPicker(self)
         self.picker.picked.connect(self._target_picked)
         self.picker.finished.connect(self._picker_closed)
@@ -120,11 +156,18 @@ class MainWindow(QMainWindow):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.question)
-        right_layout.addWidget(self.trace_view, 1)
+        right_layout.addWidget(self.legend)
+        steps_row = QHBoxLayout()
+        steps_row.setSpacing(0)
+        steps_row.addWidget(self.bond_gutter)
+        steps_row.addWidget(self.trace_view, 1)
+        steps_row.addSpacing(2)
+        steps_row.addWidget(self.minimap)
+        right_layout.addLayout(steps_row, 1)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setSizes([460, 820])
+        splitter.setSizes([500, 780])
         self.setCentralWidget(splitter)
 
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
@@ -164,6 +207,25 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(sequence))
             action.triggered.connect(slot)
             edit_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.bond_actions: dict[str, QAction] = {}
+        for type_, name in BOND_NAMES.items():
+            action = QAction(name, self, checkable=True)
+            action.setChecked(type_ in DEFAULT_SHOWN)
+            action.toggled.connect(
+                lambda shown, type_=type_: self.bond_gutter.set_type_shown(type_, shown)
+            )
+            view_menu.addAction(action)
+            self.bond_actions[type_] = action
+        self.others_action = QAction("Other Annotators' Bonds (faint)", self, checkable=True)
+        self.others_action.setChecked(True)
+        self.others_action.toggled.connect(self.bond_gutter.set_others_shown)
+        view_menu.addAction(self.others_action)
+        view_menu.addSeparator()
+        self.minimap_action = QAction("&Minimap", self, checkable=True)
+        self.minimap_action.setChecked(True)
+        self.minimap_action.toggled.connect(self.minimap.setVisible)
+        view_menu.addAction(self.minimap_action)
         help_menu = self.menuBar().addMenu("&Help")
         action = QAction("&Keyboard Shortcuts", self)
         action.triggered.connect(self.show_shortcuts)
@@ -233,10 +295,17 @@ class MainWindow(QMainWindow):
         steps = labeling.load_steps(self.store, trace_id, self.annotator)
         self.question.setPlainText(question)
         self.trace_view.step_model.set_trace(text, steps)
+        self.reload_bonds()
         self.trace_view.go_to(0)
         self.trace_view.setFocus()
         self.trace_model.set_labeled(trace_id, self.trace_view.step_model.labeled())
         self._show_position()
+
+    def reload_bonds(self) -> None:
+        """Re-read every annotator's bonds of the shown trace for the gutter (one query)."""
+        assert self.store is not None and self.trace_id is not None
+        rows = {step.step_id: row for row, step in enumerate(self.trace_view.step_model.steps)}
+        self.bond_gutter.set_bonds(trace_bonds(self.store, self.trace_id, self.annotator, rows))
 
     # -- labeling --------------------------------------------------------------------------------
 
@@ -300,8 +369,12 @@ class MainWindow(QMainWindow):
         (state,) = labeling.load_steps(
             self.store, self.trace_id, self.annotator, model.steps[row].step_id
         )
+        bonds_changed = state.targets != model.steps[row].targets
         model.update_step(row, state)
         self.trace_view.repaint_row(row)
+        self.minimap.refresh_row(row)
+        if bonds_changed:  # a label alone never touches bonds: keep keystrokes cheap
+            self.reload_bonds()
         self.trace_model.set_labeled(self.trace_id, model.labeled())
         self._show_position()
 

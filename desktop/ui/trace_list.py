@@ -6,7 +6,7 @@ from bondscope.services.labeling import TraceRow
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-COLUMNS = ("name", "model", "source", "steps", "% labeled")
+COLUMNS = ("name", "model", "source", "steps", "% done")
 TRACE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -31,6 +31,8 @@ class TraceTableModel(QAbstractTableModel):
     ) -> object:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return "share of the steps you labeled" if section == 4 else None
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -42,6 +44,9 @@ class TraceTableModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column <= 2:
+            # Names are elided in the middle to fit; the tooltip keeps them whole.
+            return f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return None
         if column == 0:

@@ -189,6 +189,34 @@ class TraceView(QListView):
     def repaint_row(self, row: int) -> None:
         self.viewport().update(self.visualRect(self.step_model.index(row)))
 
+    def visible_rows(self) -> tuple[int, int]:
+        """First and last row crossing the viewport; (0, -1) when none.
+
+        A binary search over visualRect rather than indexAt: while the batched layout is still
+        measuring rows, indexAt misses rows that visualRect already places. Rows not laid out yet
+        (an invalid rect) always come after the laid-out ones.
+        """
+        model = self.step_model
+        height = self.viewport().height()
+        low, high = 0, model.rowCount()
+        while low < high:  # first row that is unplaced or ends below the viewport's top
+            mid = (low + high) // 2
+            rect = self.visualRect(model.index(mid))
+            if rect.isValid() and rect.bottom() < 0:
+                low = mid + 1
+            else:
+                high = mid
+        first = low
+        low, high = first, model.rowCount()
+        while low < high:  # first row that is unplaced or starts below the viewport's bottom
+            mid = (low + high) // 2
+            rect = self.visualRect(model.index(mid))
+            if rect.isValid() and rect.top() < height:
+                low = mid + 1
+            else:
+                high = mid
+        return (first, low - 1) if low > first else (0, -1)
+
     def current_row(self) -> int:
         return self.currentIndex().row()
 
