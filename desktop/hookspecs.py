@@ -7,7 +7,7 @@ hooks; docs/plugins.md walks through writing one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -107,6 +107,52 @@ class Metric(Protocol):
     def compute(self, labeled: Labeled) -> MetricResult: ...
 
 
+@dataclass
+class StepPrediction:
+    """A pre-labeler's guess for one step: the behavior, its probability, and all four."""
+
+    behavior: str
+    confidence: float
+    probabilities: dict[str, float] | None = None
+
+
+@runtime_checkable
+class Prelabeler(Protocol):
+    """Suggests a behavior for every step; stored as annotator `model:{name}@{version}`.
+
+    `predict` gets whole traces (steps in context) in batches, so a model can batch across traces,
+    and returns one list of predictions per trace, one prediction per step, in step order.
+    """
+
+    name: str
+    description: str
+    version: str
+
+    def predict(self, traces: Sequence[Trace]) -> list[list[StepPrediction]]: ...
+
+
+@runtime_checkable
+class ChatClient(Protocol):
+    """One configured connection to a chat model (see `LLMBackend`)."""
+
+    model: str
+
+    def chat(self, messages: list[dict[str, str]], **params: Any) -> str: ...
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """Creates chat clients for a kind of server (e.g. any OpenAI-compatible endpoint).
+
+    Keys come from the environment (`api_key_env`); a client never writes them anywhere.
+    """
+
+    name: str
+    description: str
+
+    def client(self, base_url: str, model: str, **options: Any) -> ChatClient: ...
+
+
 Register = Callable[[object], None]
 
 
@@ -128,6 +174,16 @@ def register_exporters(register: Register) -> None:
 @hookspec
 def register_metrics(register: Register) -> None:
     """Call `register(metric)` for each Metric this plugin provides."""
+
+
+@hookspec
+def register_prelabelers(register: Register) -> None:
+    """Call `register(prelabeler)` for each Prelabeler this plugin provides."""
+
+
+@hookspec
+def register_llm_backends(register: Register) -> None:
+    """Call `register(backend)` for each LLMBackend this plugin provides."""
 
 
 @hookspec

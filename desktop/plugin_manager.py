@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 import pluggy
 from bondscope import hookspecs
-from bondscope.hookspecs import Exporter, Importer, Metric, Segmenter
+from bondscope.hookspecs import (
+    Exporter,
+    Importer,
+    LLMBackend,
+    Metric,
+    Prelabeler,
+    Segmenter,
+)
 
 ENTRY_POINT_GROUP = "bondscope"
 LOAD_PLUGINS_ENV = "BONDSCOPE_LOAD_PLUGINS"
@@ -42,6 +49,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "segmenter": ("register_segmenters", Segmenter),
     "exporter": ("register_exporters", Exporter),
     "metric": ("register_metrics", Metric),
+    "prelabeler": ("register_prelabelers", Prelabeler),
+    "llm_backend": ("register_llm_backends", LLMBackend),
 }
 
 T = TypeVar("T")
@@ -179,6 +188,12 @@ class Plugins:
 
     def metrics(self) -> dict[str, Metric]:
         return self._collect()["metric"]
+
+    def prelabelers(self) -> dict[str, Prelabeler]:
+        return self._collect()["prelabeler"]
+
+    def llm_backends(self) -> dict[str, LLMBackend]:
+        return self._collect()["llm_backend"]
 
     def owner(self, kind: str, name: str) -> str:
         self._collect()
