@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict
 from functools import cache
@@ -55,9 +56,20 @@ def open_project(db: Path, create: bool = False) -> Store:
     return Store(db, create=create)
 
 
+def json_safe(value: Any) -> Any:
+    """NaN and infinities (e.g. an undefined correlation) become null: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def emit(data: Any, as_json: bool, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False))
     else:
         for line in lines:
             click.echo(line)
@@ -484,6 +496,345 @@ def _side_matrix(side: dict[str, str], alpha: float) -> dict[str, Any]:
         "transitions": int(counts.transitions.sum()),
         "P": transition_matrix(counts.transitions, alpha),
     }
+
+
+# -- MOLE-SYN synthesis and its fidelity report (services/synthesis.py, docs/synthesis.md) -------
+
+
+@cli.command(name="synthesize")
+@db_option
+@click.option("--questions", type=click.Path(path_type=Path), help="JSONL: question, answer")
+@click.option("--preset", default=None, help="target graph: a built-in preset (bondscope presets)")
+@click.option("--from-model", default=None, help="target graph: labeled traces of this model")
+@click.option("--from-source", default=None, help="target graph: labeled traces of this source")
+@click.option("--annotator", default=None, help="target graph: whose labels")
+@click.option("--graph-db", type=click.Path(path_type=Path), help="project with those labels")
+@click.option("--alpha", type=float, default=0.0, show_default=True, help="smoothing of --from-*")
+@click.option("--llm-base-url", required=True, help="e.g. http://127.0.0.1:8000/v1")
+@click.option("--llm-model", required=True, help="the model name the server knows")
+@click.option("--llm-backend", default="openai-compatible", show_default=True)
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds a request")
+@click.option("--max-retries", type=int, default=5, show_default=True)
+@click.option("--concurrency", type=int, default=4, show_default=True, help="requests at once")
+@click.option("--n", "n", type=int, default=None, help="traces to write (default: one a question)")
+@click.option("--start", default="E", show_default=True, help="first behavior: N, D, R, E or pi")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-steps", type=int, default=200, show_default=True)
+@click.option("--max-tokens", type=int, default=16384, show_default=True, help="per trace (est.)")
+@click.option("--step-tokens", type=int, default=1024, show_default=True, help="per request")
+@click.option("--temperature", type=float, default=0.7, show_default=True)
+@click.option("--top-p", type=float, default=0.95, show_default=True)
+@click.option("--prompts", type=click.Path(path_type=Path), help="folder of prompt templates")
+@click.option("--resume", "resume", type=int, default=None, help="continue this run id")
+@json_option
+def synthesize_command(
+    db,
+    questions,
+    preset,
+    from_model,
+    from_source,
+    annotator,
+    graph_db,
+    alpha,
+    llm_base_url,
+    llm_model,
+    llm_backend,
+    api_key_env,
+    timeout,
+    max_retries,
+    concurrency,
+    n,
+    start,
+    seed,
+    max_steps,
+    max_tokens,
+    step_tokens,
+    temperature,
+    top_p,
+    prompts,
+    resume,
+    as_json,
+):
+    """Write Long-CoT traces with MOLE-SYN: walk a behavior graph, one LLM call per step.
+
+    Each step is stored as it arrives; after a crash or Ctrl+C, rerun with --resume RUN (and the
+    same --llm-model) to continue where it stopped.
+    """
+    from bondscope.hookspecs import LLMError
+    from bondscope.services.structure import Selection
+    from bondscope.services.synthesis import (
+        Connection,
+        SynthesisSettings,
+        graph_from_corpus,
+        graph_from_preset,
+        plan_run,
+        read_questions,
+        run_synthesis,
+    )
+
+    connection = Connection(
+        llm_base_url,
+        llm_model,
+        llm_backend,
+        {
+            "api_key_env": api_key_env,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "concurrency": concurrency,
+        },
+    )
+    corpus = (from_model, from_source, annotator)
+    if resume is None:
+        if questions is None:
+            raise click.UsageError("--questions is required (unless --resume)")
+        if (preset is None) == all(value is None for value in corpus):
+            raise click.UsageError("give --preset ID or --from-model/--from-source/--annotator")
+    progress = TerminalProgress()
+    with open_project(db, create=resume is None) as store:
+        run_id = resume
+        try:
+            if run_id is None:
+                if preset is not None:
+                    graph = graph_from_preset(preset)
+                else:
+                    selection = Selection(model=from_model, source=from_source, annotator=annotator)
+                    if graph_db is None:
+                        graph = graph_from_corpus(store, selection, alpha)
+                    else:
+                        with open_project(graph_db) as source_store:
+                            graph = graph_from_corpus(source_store, selection, alpha)
+                settings = SynthesisSettings(
+                    n=n,
+                    start=start,
+                    seed=seed,
+                    max_steps=max_steps,
+                    max_tokens=max_tokens,
+                    step_tokens=step_tokens,
+                    temperature=temperature,
+                    top_p=top_p,
+                    prompts=str(prompts) if prompts else None,
+                )
+                run_id = plan_run(
+                    store, plugins(), read_questions(questions), graph, settings, connection
+                )
+            report = run_synthesis(store, plugins(), run_id, connection, progress)
+        except (LLMError, KeyboardInterrupt) as error:
+            progress.close()
+            if run_id is None:
+                raise
+            stored = store.count("SELECT COUNT(*) FROM synthesis_steps WHERE run_id = ?", (run_id,))
+            hint = (
+                f"{stored} steps of run {run_id} are stored; continue with: bondscope synthesize "
+                f"--db {db} --resume {run_id} --llm-base-url URL --llm-model {llm_model}"
+            )
+            if isinstance(error, KeyboardInterrupt):
+                click.echo(f"interrupted; {hint}", err=True)
+                sys.exit(130)
+            click.echo(f"error: {error}\n{hint}", err=True)
+            sys.exit(1)
+        finally:
+            progress.close()
+    lines = [
+        f"run {report.run_id}: {report.traces} of {report.items} traces, {report.steps} steps "
+        f"({report.generated} generated now, {report.resumed_steps} resumed)",
+        "stops: " + "  ".join(f"{k}={v}" for k, v in sorted(report.stops.items())),
+    ]
+    if report.checked:
+        lines.append(f"answers: {report.correct} of {report.checked} match the gold answer")
+    emit(asdict(report), as_json, lines)
+
+
+@cli.command(name="fidelity")
+@db_option
+@click.option("--run", "run_id", type=int, required=True, help="the synthesis run")
+@click.option("--prelabeler", default=None, help="default: bondscope-minilm, else keywords")
+@json_option
+def fidelity_command(db, run_id, prelabeler, as_json):
+    """Pre-label a synthesis run's steps and compare intended with measured behaviors."""
+    from bondscope.domain import BEHAVIORS
+    from bondscope.services.synthesis import fidelity
+
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        try:
+            report = fidelity(store, plugins(), run_id, prelabeler=prelabeler, progress=progress)
+        finally:
+            progress.close()
+    verdict = "an effective isomer" if report.effective_isomer else "NOT an effective isomer"
+    lines = [
+        f"run {run_id}: {report.traces} traces, {report.steps} steps, labeled by "
+        f"{report.annotator} (fidelity run {report.fidelity_run})",
+        f"intended vs measured behavior: accuracy {report.accuracy:.3f}",
+        *(
+            f"  {b}: intended {v['intended']}, measured {v['measured']}, recall {v['recall']:.3f}"
+            for b, v in report.per_behavior.items()
+        ),
+        f"Pearson r(target, measured graph) = {report.pearson_r:.3f}: {verdict} (r >= 0.9)",
+        f"Pearson r(target, intended walks) = {report.pearson_r_intended:.3f}",
+        "measured P (rows from, columns to " + " ".join(BEHAVIORS) + "):",
+        *("  " + " ".join(f"{x:.3f}" for x in row) for row in report.measured),
+    ]
+    emit(asdict(report), as_json, lines)
+
+
+# -- agreement between annotators (services/agreement.py, docs/metrics.md "Agreement") -----------
+
+
+@cli.command(name="agreement")
+@db_option
+@click.option(
+    "--annotators", default=None, help="comma-separated names (default: all who labeled or bonded)"
+)
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@click.option(
+    "--tolerance", type=int, default=1, show_default=True, help="bond ends may differ by N steps"
+)
+@json_option
+def agreement_command(db, annotators, model, source, tolerance, as_json):
+    """Agreement on behaviors (kappa, AC1, alpha, confusion) and bonds (F1), people and models."""
+    from bondscope.services.agreement import agreement
+
+    names = [name.strip() for name in annotators.split(",")] if annotators else None
+    with open_project(db) as store:
+        data = agreement(store, names, model=model, source=source, tolerance=tolerance)
+    lines = [
+        f"{len(data['annotators'])} annotators, {data['steps_rated_twice']} steps labeled by 2+",
+        f"Krippendorff's alpha (nominal): {_cell(data['krippendorff_alpha'])}",
+        f"Gwet's AC1 (all annotators): {_cell(data['gwet_ac1'])}",
+        "pair\tkind\tsteps\tagree\tkappa\tAC1\tbond F1 (matched/a/b)",
+    ]
+    for pair in data["pairs"]:
+        bonds = pair["bonds"]
+        lines.append(
+            f"{pair['a']} vs {pair['b']}\t{pair['kind']}\t{pair['steps']}\t"
+            f"{_cell(pair['observed'])}\t{_cell(pair['cohen_kappa'])}\t{_cell(pair['gwet_ac1'])}"
+            f"\t{_cell(bonds['f1'])} ({bonds['matched']}/{bonds['a_bonds']}/{bonds['b_bonds']})"
+        )
+    emit(data, as_json, lines)
+
+
+# -- pre-labeling, training, evaluation (services/prelabeling.py, training.py, evaluation.py) ---
+
+
+@cli.command(name="prelabel")
+@db_option
+@click.option(
+    "--model",
+    "prelabeler",
+    default="bondscope-minilm",
+    show_default=True,
+    help="pre-labeler name (see `bondscope plugins`): a trained model, keywords, ...",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="ONNX provider for the classifier; auto uses CUDA when it really runs",
+)
+@click.option("--model-filter", "model_filter", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def prelabel_command(db, prelabeler, provider, model_filter, source, as_json):
+    """Label every step with a pre-labeler, as annotator model:NAME@VERSION with confidences."""
+    from bondscope.services.prelabeling import prelabel
+
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        ids = store.trace_ids(model=model_filter, source=source)
+        try:
+            report = prelabel(store, plugins(), prelabeler, ids, provider, progress)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(
+                "cancelled; the traces labeled so far are kept (run marked cancelled)", err=True
+            )
+            sys.exit(130)
+        finally:
+            progress.close()
+    data = {**asdict(report), "steps_per_second": report.steps_per_second}
+    lines = [
+        f"{report.status}: {report.steps} steps of {report.traces} traces labeled as "
+        f"{report.annotator} in {report.seconds:.1f} s ({report.steps_per_second:.0f} steps/s)",
+    ]
+    if report.provider:
+        lines.append(f"provider: {report.provider}")
+    emit(data, as_json, lines)
+
+
+@cli.command(name="train")
+@db_option
+@click.option("--gold", required=True, help="gold annotator(s), comma-separated (majority vote)")
+@click.option("--out", "out_name", required=True, help="model name (user data dir models/NAME)")
+@click.option("--full", is_flag=True, help="fine-tune MiniLM itself first (meant for a GPU)")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True, help="held-out traces")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the trace split")
+@click.option("--epochs", type=int, default=1, show_default=True, help="with --full")
+@json_option
+def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json):
+    """Train the step classifier on gold labels; scores it on held-out traces."""
+    from bondscope.services.training import train
+
+    annotators = [name.strip() for name in gold.split(",") if name.strip()]
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        try:
+            report = train(
+                store,
+                annotators,
+                out_name,
+                "full" if full else "head",
+                test_fraction=test_fraction,
+                seed=seed,
+                epochs=epochs,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+    lines = [
+        f"model {report.name}@{report.version} ({report.level}) written to {report.folder}",
+        f"trained on {report.train_steps} steps of {report.train_traces} traces; "
+        f"held out {report.test_steps} steps of {report.test_traces} traces",
+    ]
+    if report.metrics:
+        lines.append(
+            f"held-out macro-F1 {_cell(report.metrics['macro_f1'])} "
+            f"(keyword baseline {_cell(report.baseline['macro_f1'])}), "
+            f"accuracy {_cell(report.metrics['accuracy'])}"
+        )
+    emit(asdict(report), as_json, lines)
+
+
+@cli.command(name="eval")
+@db_option
+@click.option("--gold", required=True, help="the reference annotator")
+@click.option("--pred", required=True, help="the annotator to score, e.g. model:NAME@VERSION")
+@click.option("--model", "model_filter", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def eval_command(db, gold, pred, model_filter, source, as_json):
+    """Score one annotator against another; steps are matched by character overlap."""
+    from bondscope.domain import BEHAVIORS
+    from bondscope.services.evaluation import evaluate
+
+    with open_project(db) as store:
+        report = evaluate(store, gold, pred, store.trace_ids(model=model_filter, source=source))
+    lines = [
+        f"{pred} vs {gold}: {report.matched} steps of {report.traces} traces matched "
+        f"({report.unmatched} gold steps unmatched)",
+        f"accuracy {_cell(report.accuracy)}  macro-F1 {_cell(report.macro_f1)}  "
+        f"ECE {_cell(report.ece)}",
+        "class\tprecision\trecall\tF1\tsupport",
+        *(
+            f"{b}\t{_cell(v['precision'])}\t{_cell(v['recall'])}\t{_cell(v['f1'])}\t{v['support']}"
+            for b, v in report.per_class.items()
+        ),
+        "confusion (rows gold, columns predicted " + " ".join(BEHAVIORS) + "):",
+        *("  " + " ".join(f"{n:6d}" for n in row) for row in report.confusion),
+    ]
+    emit(asdict(report), as_json, lines)
 
 
 def main() -> None:

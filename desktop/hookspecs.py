@@ -112,7 +112,7 @@ class StepPrediction:
     """A pre-labeler's guess for one step: the behavior, its probability, and all four."""
 
     behavior: str
-    confidence: float
+    confidence: float | None  # None when the pre-labeler cannot say (e.g. an LLM without scores)
     probabilities: dict[str, float] | None = None
 
 
@@ -153,6 +153,32 @@ class LLMBackend(Protocol):
     def client(self, base_url: str, model: str, **options: Any) -> ChatClient: ...
 
 
+class LLMError(RuntimeError):
+    """A chat request failed for good (retries spent, bad answer, refused); never holds a key."""
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    """Writes one reasoning step per sampled behavior (MOLE-SYN, paper.md §4).
+
+    `templates(folder)` loads the per-behavior prompt templates (the built-in ones when folder is
+    None) so a run can store them and resume with exactly the same prompts; `messages` renders
+    the chat request for the next step; `final_answer` returns the answer when a step gives one
+    (which ends the walk), else None.
+    """
+
+    name: str
+    description: str
+
+    def templates(self, folder: Path | None) -> dict[str, str]: ...
+
+    def messages(
+        self, templates: dict[str, str], question: str, steps: Sequence[str], behavior: str
+    ) -> list[dict[str, str]]: ...
+
+    def final_answer(self, text: str) -> str | None: ...
+
+
 Register = Callable[[object], None]
 
 
@@ -184,6 +210,11 @@ def register_prelabelers(register: Register) -> None:
 @hookspec
 def register_llm_backends(register: Register) -> None:
     """Call `register(backend)` for each LLMBackend this plugin provides."""
+
+
+@hookspec
+def register_synthesizers(register: Register) -> None:
+    """Call `register(synthesizer)` for each Synthesizer this plugin provides."""
 
 
 @hookspec

@@ -24,6 +24,7 @@ from bondscope.hookspecs import (
     Metric,
     Prelabeler,
     Segmenter,
+    Synthesizer,
 )
 
 ENTRY_POINT_GROUP = "bondscope"
@@ -42,6 +43,12 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.csv_export",
     "bondscope.plugins.behavior_distribution",
     "bondscope.plugins.transition_matrix",
+    "bondscope.plugins.openai_compatible",
+    "bondscope.plugins.llm_prelabeler",
+    "bondscope.plugins.mole_syn",
+    "bondscope.plugins.sft_chat_export",
+    "bondscope.plugins.keyword_prelabeler",
+    "bondscope.plugins.onnx_prelabeler",
 )
 
 KINDS: dict[str, tuple[str, type]] = {
@@ -51,6 +58,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "metric": ("register_metrics", Metric),
     "prelabeler": ("register_prelabelers", Prelabeler),
     "llm_backend": ("register_llm_backends", LLMBackend),
+    "synthesizer": ("register_synthesizers", Synthesizer),
 }
 
 T = TypeVar("T")
@@ -194,6 +202,9 @@ class Plugins:
 
     def llm_backends(self) -> dict[str, LLMBackend]:
         return self._collect()["llm_backend"]
+
+    def synthesizers(self) -> dict[str, Synthesizer]:
+        return self._collect()["synthesizer"]
 
     def owner(self, kind: str, name: str) -> str:
         self._collect()

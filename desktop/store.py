@@ -147,9 +147,40 @@ def _migration_1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_synthesis(conn: sqlite3.Connection) -> None:
+    """MOLE-SYN runs: each planned item and each generated step, written as it arrives, so an
+    interrupted `bondscope synthesize` resumes where it stopped (services/synthesis.py)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE synthesis_items (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            item INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            gold TEXT,
+            walk TEXT NOT NULL,
+            trace_id INTEGER REFERENCES traces(id) ON DELETE SET NULL,
+            stop TEXT,
+            PRIMARY KEY (run_id, item)
+        );
+        CREATE TABLE synthesis_steps (
+            run_id INTEGER NOT NULL,
+            item INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            behavior TEXT NOT NULL CHECK (behavior IN ('N', 'D', 'R', 'E')),
+            text TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, item, idx),
+            FOREIGN KEY (run_id, item) REFERENCES synthesis_items(run_id, item) ON DELETE CASCADE
+        );
+        """,
+    )
+
+
 # Ordered: migration i brings the schema from version i-1 to version i. Never edit a released one;
 # append a new function instead.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_synthesis]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -103,3 +103,10 @@ def test_plugins_command_and_console_script(tmp_path):
         [sys.executable, "-m", "bondscope", "--version"], capture_output=True, text=True
     )
     assert script.returncode == 0 and "bondscope, version" in script.stdout
+
+
+def test_json_output_never_contains_nan():
+    from bondscope.cli import json_safe
+
+    data = {"r": float("nan"), "rows": [[1.0, float("inf")]], "ok": 0.5}
+    assert json_safe(data) == {"r": None, "rows": [[1.0, None]], "ok": 0.5}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from bondscope.plugin_manager import Plugins
 from bondscope.services.importing import import_paths
+from bondscope.services.labeling import set_label
 from bondscope.services.structure import (
     LabeledSelection,
     Selection,
@@ -243,3 +244,41 @@ def test_bootstrap_stability_curve():
     assert curve.mean[2] > 0.99 and curve.sd[2] < curve.sd[0]
     again = bootstrap_r(per_trace, [10, 100, 800, 5000], repeats=50)
     assert again.mean.tolist() == curve.mean.tolist()  # seeded: reproducible
+
+
+def view_counts(store: Store, annotator: str, run: int | None = None) -> np.ndarray:
+    """The reference: adjacent pairs read row by row from the `current_labels` view."""
+    rows = store.conn.execute(
+        "SELECT trace_id, step, behavior FROM current_labels l WHERE annotator = ?"
+        + ("" if run is None else " AND event_id IN (SELECT id FROM label_events WHERE run_id = ?)")
+        + " ORDER BY trace_id, step",
+        (annotator,) if run is None else (annotator, run),
+    ).fetchall()
+    counts = np.zeros((4, 4), dtype=np.int64)
+    for (t1, s1, b1), (t2, s2, b2) in zip(rows, rows[1:], strict=False):
+        if t1 == t2 and s2 == s1 + 1:
+            counts["NDRE".index(b1), "NDRE".index(b2)] += 1
+    return counts
+
+
+def test_latest_event_wins_and_a_cleared_label_breaks_the_chain(project):
+    with Store(project) as store:
+        steps = [step_id for step_id, _ in store.active_steps(store.trace_ids(names=["a"])[0])]
+        set_label(store, steps[0], "alice", "R")  # a: R N D R E N
+        set_label(store, steps[2], "alice", "E")
+        set_label(store, steps[2], "alice", "D")  # relabeled back: the last event wins
+        set_label(store, steps[4], "alice", None)  # cleared: a is R N D R _ N
+        counts = transition_counts(store, Selection(annotator="alice"))
+        # R>N, N>D, D>R in a; E>R in b
+        assert counts.transitions.tolist() == [
+            [0, 1, 0, 0],
+            [0, 0, 1, 0],
+            [1, 0, 0, 0],
+            [0, 0, 1, 0],
+        ]
+        assert counts.behaviors.tolist() == [3, 1, 3, 1]
+        assert counts.transitions.tolist() == view_counts(store, "alice").tolist()
+        # run 1 (the import) keeps only labels whose current event it wrote: a1, a3, a5 and b
+        in_run = transition_counts(store, Selection(annotator="alice", run=1))
+        assert in_run.transitions.tolist() == view_counts(store, "alice", run=1).tolist()
+        assert in_run.behaviors.tolist() == [3, 0, 2, 1]  # N: a1 a5 b3; R: a3 b1; E: b0

@@ -29,6 +29,18 @@ DEFAULT_KEY_BINDINGS: dict[str, str] = {
     "r": "R",
     "e": "E",
 }
+# Keys of the other labeling actions, by action: Qt key-sequence strings (PortableText), the
+# first one shown in menus. Label keys stay in `key_bindings` (key -> behavior), as before.
+DEFAULT_SHORTCUTS: dict[str, list[str]] = {
+    "accept": ["Return", "Enter"],
+    "down": ["J", "Down"],
+    "up": ["K", "Up"],
+    "unlabeled": ["]"],
+    "low_confidence": ["}"],
+    "undo": ["Ctrl+Z"],
+    "redo": ["Ctrl+Shift+Z"],
+    "help": ["?"],
+}
 
 
 def data_dir() -> Path:
@@ -70,18 +82,32 @@ def settings_path() -> Path:
 
 
 def load_settings() -> dict[str, Any]:
-    """Annotator name, last project and key bindings; a missing or broken file gives defaults."""
+    """Annotator name, last project and key bindings; a missing or broken file gives defaults.
+
+    `shortcuts` is merged per action, so a file written before an action existed still gets
+    that action's default keys.
+    """
     settings: dict[str, Any] = {
         "annotator": None,
         "last_project": None,
         "key_bindings": dict(DEFAULT_KEY_BINDINGS),
+        "shortcuts": {action: list(keys) for action, keys in DEFAULT_SHORTCUTS.items()},
     }
     try:
         stored = json.loads(settings_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return settings
     if isinstance(stored, dict):
+        shortcuts = stored.pop("shortcuts", None)
         settings.update({k: v for k, v in stored.items() if k in settings})
+        if isinstance(shortcuts, dict):
+            settings["shortcuts"].update(
+                {
+                    k: v
+                    for k, v in shortcuts.items()
+                    if k in DEFAULT_SHORTCUTS and isinstance(v, list)
+                }
+            )
     return settings
 
 

@@ -232,6 +232,7 @@ class StepState:
     label: str | None = None
     suggestion: str | None = None
     targets: list[int] | None = None  # step indexes my hydrogen bonds from this step point to
+    confidence: float | None = None  # the model's confidence in `suggestion`, when it gave one
 
 
 @dataclass(slots=True)
@@ -244,10 +245,67 @@ class TraceRow:
     source: str
     steps: int
     labeled: int  # steps with a current label of the annotator
+    uncertainty: float | None = None  # 1 - mean confidence of the newest model annotator's labels
+    agreement: float | None = None  # share of my labeled steps (with a hint) that match the hint
+
+
+# The current label of every (step, annotator) of active steps, and which annotators are models
+# (kind 'model' or a `model:` name, as in load_steps).
+_CURRENT = """
+    WITH cur AS (
+        SELECT s.trace_id, e.step_id, e.annotator_id, e.behavior, e.confidence, e.id,
+               (a.kind = 'model' OR a.name LIKE 'model:%') AS is_model
+        FROM label_events e
+        JOIN steps s ON s.id = e.step_id AND s.retired_run_id IS NULL
+        JOIN annotators a ON a.id = e.annotator_id
+        WHERE e.id IN (SELECT MAX(id) FROM label_events GROUP BY step_id, annotator_id)
+          AND e.behavior IS NOT NULL
+    ),
+    hint AS (  -- each step's suggestion: the newest current label of any model annotator
+        SELECT * FROM cur WHERE id IN (SELECT MAX(id) FROM cur WHERE is_model GROUP BY step_id)
+    )
+"""
+
+
+def _trace_quality(store: Store, annotator_id: int) -> dict[int, tuple[float | None, float | None]]:
+    """(uncertainty, agreement) per trace for the trace list, two grouped queries.
+
+    Uncertainty is 1 - the mean confidence of the trace's newest model annotator (the one with
+    the newest label event there), over its labels that carry a confidence: how unsure the
+    pre-labels were before anyone reviewed them. Agreement counts only my labeled steps that
+    have a hint, since a step without one cannot agree or disagree.
+    """
+    conn = store.conn
+    uncertainty = dict(
+        conn.execute(
+            _CURRENT
+            + """, newest AS (
+                SELECT trace_id, annotator_id FROM cur WHERE id IN
+                    (SELECT MAX(id) FROM cur WHERE is_model GROUP BY trace_id)
+            )
+            SELECT c.trace_id, 1.0 - AVG(c.confidence) FROM cur c
+            JOIN newest n ON n.trace_id = c.trace_id AND n.annotator_id = c.annotator_id
+            WHERE c.confidence IS NOT NULL GROUP BY c.trace_id"""
+        ).fetchall()
+    )
+    agreement = dict(
+        conn.execute(
+            _CURRENT
+            + """SELECT m.trace_id, AVG(m.behavior = h.behavior) FROM cur m
+            JOIN hint h ON h.step_id = m.step_id
+            WHERE m.annotator_id = ? GROUP BY m.trace_id""",
+            (annotator_id,),
+        ).fetchall()
+    )
+    return {
+        trace_id: (uncertainty.get(trace_id), agreement.get(trace_id))
+        for trace_id in uncertainty.keys() | agreement.keys()
+    }
 
 
 def trace_rows(store: Store, annotator: str) -> list[TraceRow]:
-    """Every trace with its step count and how many steps `annotator` has labeled."""
+    """Every trace with its step count, how many steps `annotator` has labeled, and the
+    pre-labels' uncertainty and `annotator`'s agreement with them (None when not defined)."""
     annotator_id = _existing_annotator(store, annotator)
     labeled = dict(
         store.conn.execute(
@@ -262,7 +320,13 @@ def trace_rows(store: Store, annotator: str) -> list[TraceRow]:
         " LEFT JOIN steps s ON s.trace_id = t.id AND s.retired_run_id IS NULL"
         " GROUP BY t.id ORDER BY t.id"
     )
-    return [TraceRow(r[0], r[1], r[2], r[3], r[4], labeled.get(r[0], 0)) for r in rows]
+    quality = _trace_quality(store, annotator_id)
+    return [
+        TraceRow(
+            r[0], r[1], r[2], r[3], r[4], labeled.get(r[0], 0), *quality.get(r[0], (None, None))
+        )
+        for r in rows
+    ]
 
 
 def load_steps(
@@ -287,8 +351,9 @@ def load_steps(
     }
     annotator_id = _existing_annotator(store, annotator)
     suggestion_ids: dict[int, int] = {}
-    for sid, behavior, who, kind, name, event_id in conn.execute(
-        "SELECT e.step_id, e.behavior, e.annotator_id, a.kind, a.name, e.id FROM label_events e"
+    for sid, behavior, who, kind, name, event_id, confidence in conn.execute(
+        "SELECT e.step_id, e.behavior, e.annotator_id, a.kind, a.name, e.id, e.confidence"
+        " FROM label_events e"
         " JOIN annotators a ON a.id = e.annotator_id WHERE e.id IN (SELECT MAX(le.id)"
         " FROM label_events le JOIN steps s ON s.id = le.step_id WHERE s.trace_id = ?"
         f" AND s.retired_run_id IS NULL{only} GROUP BY le.step_id, le.annotator_id)",
@@ -303,6 +368,7 @@ def load_steps(
             and event_id > suggestion_ids.get(sid, -1)
         ):
             state.suggestion = behavior
+            state.confidence = confidence
             suggestion_ids[sid] = event_id
     for sid, target in conn.execute(
         "SELECT e.from_step_id, t.idx FROM bond_events e JOIN steps t ON t.id = e.to_step_id"
@@ -328,3 +394,33 @@ def _existing_annotator(store: Store, name: str) -> int:
     """The annotator's id, or -1 (matches nothing) when they have not labeled anything yet."""
     row = store.conn.execute("SELECT id FROM annotators WHERE name = ?", (name,)).fetchone()
     return int(row[0]) if row else -1
+
+
+def label_counts(labels: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(behaviors[4], transitions[4, 4]) of one trace's labels in step order, counted the way
+    `structure.transition_counts` counts them in SQL (an unlabeled step breaks the chain), so the
+    app can show a trace's structure from the labels it holds without a query per keystroke."""
+    index = {behavior: i for i, behavior in enumerate(BEHAVIORS)}
+    behaviors = np.zeros(4, dtype=np.int64)
+    transitions = np.zeros((4, 4), dtype=np.int64)
+    previous: int | None = None
+    for label in labels:
+        if label is None:
+            previous = None
+            continue
+        current = index[label]
+        behaviors[current] += 1
+        if previous is not None:
+            transitions[previous, current] += 1
+        previous = current
+    return behaviors, transitions
+
+
+def newest_model_annotator(store: Store) -> str | None:
+    """The model annotator with the newest label event: whose hints the app shows by default."""
+    row = store.conn.execute(
+        "SELECT a.name FROM label_events e JOIN annotators a ON a.id = e.annotator_id"
+        " WHERE a.kind = 'model' OR a.name LIKE 'model:%' ORDER BY e.id DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+

@@ -1,7 +1,7 @@
 """Structure statistics of labeled traces (paper.md §3.2, §3.3, §8 B1-B3), headless.
 
-Counting happens in SQL (a LAG window over `current_labels`), so a million labeled steps never
-become Python objects: the database returns at most 20 (from, to) groups and numpy does the rest.
+Counting is vectorized: one SQL scan hands one annotator's labels to numpy as packed integers
+(`label_sequences`), so a million labeled steps never become Python objects.
 Formulas and every choice made are in docs/metrics.md.
 """
 
@@ -90,27 +90,74 @@ def resolve_annotator(store: Store, selection: Selection) -> Selection:
     return replace(selection, annotator=found[0][0])
 
 
-def _pairs_sql(selection: Selection, per_trace: bool) -> tuple[str, list[Any]]:
-    """Groups of (from, to, count, traces started) with behaviors as indices 0-3.
+IDX_BITS = 24  # a label's key is (trace_id << IDX_BITS) + idx: traces of < 16.7M steps
+NO_BEHAVIOR = 4  # the code of a cleared label (behavior NULL), dropped after the latest-event rule
 
-    `from` is -1 for a step with no labeled step right before it: the first step of a trace, or
-    one after an unlabeled step (a gap breaks the chain rather than joining distant steps).
+
+@dataclass(frozen=True)
+class Sequences:
+    """The current labels of one selection, sorted by (trace, step): parallel numpy arrays."""
+
+    trace: np.ndarray
+    idx: np.ndarray
+    behavior: np.ndarray  # 0-3 in BEHAVIORS order
+
+    @cached_property
+    def adjacent(self) -> np.ndarray:
+        """adjacent[k]: label k + 1 is the step right after label k in the same trace.
+
+        A gap (an unlabeled step) breaks the chain rather than joining distant steps.
+        """
+        return (np.diff(self.idx) == 1) & (self.trace[1:] == self.trace[:-1])
+
+    def pair_codes(self) -> np.ndarray:
+        """from * 4 + to for every transition, in order."""
+        return self.behavior[:-1][self.adjacent] * 4 + self.behavior[1:][self.adjacent]
+
+
+def label_sequences(store: Store, selection: Selection) -> Sequences:
+    """One annotator's current labels as arrays, without the `current_labels` view.
+
+    The view groups every event of every annotator and costs ~1 s per million labels, so this
+    scans the annotator's events in id order (a plain table scan is the cheapest read SQLite
+    offers), has SQL pack each into one integer and join the step's (trace, idx), fetches them as
+    one comma-separated string (far cheaper than a million Python rows) and applies the latest-event
+    rule in numpy: per step, the event seen last wins; a cleared label (NULL) then drops out.
+    Active steps have unique (trace, idx), so the key identifies the step.
     """
-    where, params = selection.where()
-    trace_key = "trace_id, " if per_trace else ""
-    sql = f"""
-        SELECT {trace_key}CASE WHEN gap = 1 THEN instr(?, prev) - 1 ELSE -1 END,
-               instr(?, behavior) - 1, COUNT(*), SUM(gap IS NULL)
-        FROM (
-            SELECT trace_id, behavior,
-                   LAG(behavior) OVER w AS prev,
-                   step - LAG(step) OVER w AS gap
-            FROM current_labels l{where}
-            WINDOW w AS (PARTITION BY trace_id ORDER BY step)
-        )
-        GROUP BY {trace_key}{"2, 3" if per_trace else "1, 2"}
-    """
-    return sql, [ALPHABET, ALPHABET, *params]
+    selection = resolve_annotator(store, selection)
+    found = store.conn.execute(
+        "SELECT id FROM annotators WHERE name = ?", (selection.annotator,)
+    ).fetchone()
+    if found is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return Sequences(empty, empty, empty)
+    clauses, params = ["e.annotator_id = ?"], [found[0]]
+    for column in ("model", "source"):
+        value = getattr(selection, column)
+        if value is not None:
+            clauses.append(f"s.trace_id IN (SELECT id FROM traces WHERE {column} = ?)")
+            params.append(value)
+    # bit 3 marks events of the selected run (all events when no run is selected)
+    in_run = "1" if selection.run is None else "(e.run_id IS ?)"
+    run_params = [] if selection.run is None else [selection.run]
+    text = store.conn.execute(
+        f"""SELECT group_concat(((s.trace_id << {IDX_BITS}) + s.idx) * 16 + {in_run} * 8
+                                + coalesce(instr(?, e.behavior) - 1, {NO_BEHAVIOR}))
+            FROM label_events e NOT INDEXED
+            JOIN steps s ON s.id = e.step_id AND s.retired_run_id IS NULL
+            WHERE {" AND ".join(clauses)}""",
+        [*run_params, ALPHABET, *params],
+    ).fetchone()[0]
+    codes = np.fromstring(text or "", dtype=np.int64, sep=",")
+    keys = codes >> 4
+    if len(keys) and not np.all(np.diff(keys) > 0):  # some step has several events: keep the last
+        keys, last = np.unique(keys[::-1], return_index=True)
+        codes = codes[::-1][last]
+    # the current label must be a behavior, written by the selected run
+    keep = ((codes & 7) != NO_BEHAVIOR) & ((codes & 8) != 0)
+    keys, behavior = keys[keep], codes[keep] & 7
+    return Sequences(keys >> IDX_BITS, keys & ((1 << IDX_BITS) - 1), behavior)
 
 
 @dataclass(frozen=True)
@@ -124,26 +171,23 @@ class Counts:
 
 def transition_counts(store: Store, selection: Selection) -> Counts:
     """The corpus-level counts of §3.2 for one annotator's labels (see `resolve_annotator`)."""
-    selection = resolve_annotator(store, selection)
-    sql, params = _pairs_sql(selection, per_trace=False)
-    rows = np.array(store.conn.execute(sql, params).fetchall(), dtype=np.int64).reshape(-1, 4)
-    src, dst, n, starts = rows.T
-    behaviors = np.bincount(dst, weights=n, minlength=4).astype(np.int64)
-    paired = src >= 0
-    transitions = np.bincount(src[paired] * 4 + dst[paired], weights=n[paired], minlength=16)
-    return Counts(transitions.astype(np.int64).reshape(4, 4), behaviors, int(starts.sum()))
+    labels = label_sequences(store, selection)
+    transitions = np.bincount(labels.pair_codes(), minlength=16).reshape(4, 4)
+    behaviors = np.bincount(labels.behavior, minlength=4)
+    traces = int(np.count_nonzero(np.diff(labels.trace))) + 1 if len(labels.trace) else 0
+    return Counts(transitions.astype(np.int64), behaviors.astype(np.int64), traces)
 
 
 def trace_transition_counts(store: Store, selection: Selection) -> tuple[np.ndarray, np.ndarray]:
-    """(trace ids, transitions[trace, from, to]): per-trace counts for resampling traces."""
-    selection = resolve_annotator(store, selection)
-    sql, params = _pairs_sql(selection, per_trace=True)
-    rows = np.array(store.conn.execute(sql, params).fetchall(), dtype=np.int64).reshape(-1, 5)
-    ids, position = np.unique(rows[:, 0], return_inverse=True)
-    paired = rows[:, 1] >= 0  # a trace with a single labeled step stays in, with no transitions
-    per_trace = np.zeros((len(ids), 4, 4), dtype=np.int64)
-    np.add.at(per_trace, (position[paired], rows[paired, 1], rows[paired, 2]), rows[paired, 3])
-    return ids, per_trace
+    """(trace ids, transitions[trace, from, to]): per-trace counts for resampling traces.
+
+    A trace with a single labeled step stays in, with no transitions.
+    """
+    labels = label_sequences(store, selection)
+    ids, position = np.unique(labels.trace, return_inverse=True)
+    cells = position[:-1][labels.adjacent] * 16 + labels.pair_codes()
+    per_trace = np.bincount(cells, minlength=len(ids) * 16)
+    return ids, per_trace.astype(np.int64).reshape(len(ids), 4, 4)
 
 
 def transition_matrix(counts: np.ndarray, alpha: float = 0.0) -> np.ndarray:
@@ -266,17 +310,20 @@ def groups(store: Store, selection: Selection, by: str) -> list[Selection]:
 def mixing_check(store: Store, selection: Selection, threshold: float = MIXING_R) -> list[str]:
     """Warnings when the selection pools models or sources whose structures disagree (r < 0.9).
 
-    A pooled matrix of two incompatible structures describes neither (paper.md §3.4).
+    A pooled matrix of two incompatible structures describes neither (paper.md §3.4). Per-trace
+    counts are read once and summed per model and per source, so the check costs one scan.
     """
     warnings = []
     selection = resolve_annotator(store, selection)
+    ids, per_trace = trace_transition_counts(store, selection)
     for by in ("model", "source"):
         if getattr(selection, by) is not None:
             continue
-        parts = groups(store, selection, by)
+        value_of = dict(store.conn.execute(f"SELECT id, {by} FROM traces"))
+        values = np.array([value_of[int(i)] for i in ids], dtype=object)  # one per trace
         matrices = {
-            getattr(part, by): transition_matrix(transition_counts(store, part).transitions)
-            for part in parts
+            value: transition_matrix(per_trace[values == value].sum(axis=0))
+            for value in sorted(set(values))
         }
         for (a, Pa), (b, Pb) in combinations(matrices.items(), 2):
             r = pearson(Pa, Pb)

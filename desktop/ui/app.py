@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -14,10 +13,16 @@ NO_DISPLAY = (
 )
 
 
-def run(db: Path | None = None, trace: str | None = None, screenshot: Path | None = None) -> int:
+def run(
+    db: Path | None = None,
+    trace: str | None = None,
+    screenshot: Path | None = None,
+    part: str = "window",
+) -> int:
     """Open the app on `db` (default: the last project, or the demo); returns the exit code.
 
-    With `screenshot`, render the window offscreen to that PNG and return instead of running.
+    With `screenshot`, render the window offscreen to that PNG and return instead of running;
+    `part="structure"` renders only the structure panel.
     """
     if screenshot is not None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -32,23 +37,16 @@ def run(db: Path | None = None, trace: str | None = None, screenshot: Path | Non
 
     from bondscope.services.demo import default_project, ensure_demo_project, load_settings
     from bondscope.store import StoreError
+    from bondscope.ui.annotator import first_start_annotator
     from bondscope.ui.main_window import MainWindow
-    from PySide6.QtWidgets import QApplication, QInputDialog
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Bondscope")
     settings = load_settings()
-    annotator = settings.get("annotator")
-    if not annotator:
-        annotator = getpass.getuser()
-        if screenshot is None:
-            name, ok = QInputDialog.getText(
-                None, "Bondscope", "Your annotator name (stored with every label):", text=annotator
-            )
-            if not ok or not name.strip():
-                return 1
-            annotator = name.strip()
-            settings["annotator"] = annotator
+    annotator = first_start_annotator(settings, prompt=screenshot is None)
+    if annotator is None:
+        return 1  # cancelled at first start: nothing to label under
     if db is None:
         db = ensure_demo_project() if screenshot is not None else default_project()
     try:
@@ -63,7 +61,10 @@ def run(db: Path | None = None, trace: str | None = None, screenshot: Path | Non
     if screenshot is not None:
         window.show()
         app.processEvents()
-        saved = window.grab().save(str(screenshot))
+        window.refresh_corpus()  # shown at once, not after the debounce
+        app.processEvents()
+        widget = window.structure if part == "structure" else window
+        saved = widget.grab().save(str(screenshot))
         window.close()
         if not saved:
             print(f"error: could not write {screenshot}", file=sys.stderr)

@@ -12,20 +12,33 @@ from typing import Any
 
 from bondscope.plugin_manager import Plugins
 from bondscope.services import labeling
-from bondscope.services.demo import data_dir, save_settings
-from bondscope.services.exporting import export_traces
+from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
+from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
+from bondscope.services.structure import Selection, transition_counts
 from bondscope.store import Store, StoreError
+from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
 from bondscope.ui.minimap import Minimap
+from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys
+from bondscope.ui.structure_panel import StructurePanel
 from bondscope.ui.target_picker import TargetPicker
-from bondscope.ui.trace_list import TRACE_ID_ROLE, TraceTableModel
+from bondscope.ui.trace_list import (
+    AGREEMENT,
+    PERCENT,
+    SORT_ROLE,
+    TRACE_ID_ROLE,
+    UNCERTAINTY,
+    ProgressDelegate,
+    TraceTableModel,
+)
 from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
-from bondscope.ui.workers import ImportWorker
-from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt
+from bondscope.ui.workers import ExportWorker, ImportWorker, ServiceWorker
+from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -35,6 +48,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QProgressDialog,
     QSplitter,
     QTableView,
@@ -42,21 +56,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-SHORTCUTS = """\
-<table cellpadding=3>
-<tr><td><b>1 2 3 4</b> / <b>n d r e</b></td>
-    <td>label N / D / R / E and go to the next step</td></tr>
-<tr><td><b>Enter</b></td><td>accept the model's suggestion (hatched band) and go on</td></tr>
-<tr><td><b>j k</b> / <b>&darr; &uarr;</b></td><td>next / previous step</td></tr>
-<tr><td><b>]</b></td><td>next step without your label</td></tr>
-<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>undo / redo (also after a restart)</td></tr>
-<tr><td><b>?</b></td><td>this help</td></tr>
-</table>
-<p>Labeling a step R asks for its target: the earlier step it revisits (1-9, Enter, or click).</p>
-<p>Arcs left of the steps are bonds (yours bright, the model's faint; toggles in the View menu);
-click one to go to the step it bonds to. The strip on the right is the whole trace: click to jump.
-</p>
-"""
+CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -87,12 +87,15 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.annotator = annotator
         self.settings = settings
+        self.settings.setdefault(
+            "shortcuts", {action: list(keys) for action, keys in DEFAULT_SHORTCUTS.items()}
+        )
         self._plugins = plugins
         self.store: Store | None = None
         self.trace_id: int | None = None
         self.step_entered = time.monotonic()
         self.pending_target: int | None = None  # the R row whose target the picker asks for
-        self.import_worker: ImportWorker | None = None
+        self.worker: ServiceWorker | None = None  # the one background job (import, export, ...)
         self._build()
         self.open_project(project)
 
@@ -101,12 +104,13 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter traces (name, model, source)")
+        self.filter_box.setClearButtonEnabled(True)
         self.trace_model = TraceTableModel()
         self.trace_proxy = QSortFilterProxyModel()
         self.trace_proxy.setSourceModel(self.trace_model)
         self.trace_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.trace_proxy.setFilterKeyColumn(-1)
-        self.trace_proxy.setSortRole(Qt.ItemDataRole.EditRole)
+        self.trace_proxy.setSortRole(SORT_ROLE)
         self.filter_box.textChanged.connect(self.trace_proxy.setFilterFixedString)
         self.trace_table = QTableView()
         self.trace_table.setModel(self.trace_proxy)
@@ -116,14 +120,15 @@ class MainWindow(QMainWindow):
         self.trace_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.trace_table.verticalHeader().hide()
         self.trace_table.setWordWrap(False)
+        self.trace_table.setItemDelegateForColumn(PERCENT, ProgressDelegate(self.trace_table))
         # Names share long prefixes and end in what tells them apart: elide the middle.
         self.trace_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.trace_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 100), (2, 76)):  # the name starts with the model anyway
+        for column, width in ((1, 90), (2, 70)):  # the name starts with the model anyway
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
-        for column in (3, 4):
+        for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.trace_table.selectionModel().selectionChanged.connect(self._trace_selection_changed)
 
@@ -132,13 +137,14 @@ class MainWindow(QMainWindow):
         self.question.setReadOnly(True)
         self.question.setMaximumHeight(5 * self.question.fontMetrics().lineSpacing())
         self.question.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.trace_view = TraceView(self.settings["key_bindings"])
+        self.trace_view = TraceView(key_map(self.settings))
         self.trace_view.selectionModel().currentChanged.connect(self._step_changed)
         self.trace_view.label_requested.connect(self.label_step)
         self.trace_view.accept_requested.connect(self.accept_suggestion)
         self.trace_view.undo_requested.connect(self.undo)
         self.trace_view.redo_requested.connect(self.redo)
         self.trace_view.help_requested.connect(self.show_shortcuts)
+        self.trace_view.notice.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.bond_gutter = BondGutter(self.trace_view)
         self.minimap = Minimap(self.trace_view)
         self.legend = QLabel(legend_html(self.settings["key_bindings"]))
@@ -167,21 +173,39 @@ class MainWindow(QMainWindow):
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setSizes([500, 780])
+        splitter.setSizes([460, 640])
         self.setCentralWidget(splitter)
 
+        self.structure = StructurePanel()
+        self.structure_dock = QDockWidget("Structure", self)
+        self.structure_dock.setObjectName("structure")
+        self.structure_dock.setWidget(self.structure)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.structure_dock)
+        self.resizeDocks([self.structure_dock], [400], Qt.Orientation.Horizontal)
+        self.structure_dock.visibilityChanged.connect(self._structure_shown)
+        self.corpus_timer = QTimer(self)
+        self.corpus_timer.setSingleShot(True)
+        self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
+        self.corpus_timer.timeout.connect(self.refresh_corpus)
+
+        self.project_progress = QProgressBar()
+        self.project_progress.setFormat("%v / %m steps labeled")
+        self.project_progress.setMaximumWidth(240)
+        self.project_progress.setToolTip("Steps of this project you labeled")
+        self.statusBar().addPermanentWidget(self.project_progress)
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
         self.statusBar().addPermanentWidget(self.annotator_label)
         self.shortcuts = QMessageBox(
-            QMessageBox.Icon.NoIcon, "Keyboard shortcuts", SHORTCUTS, parent=self
+            QMessageBox.Icon.NoIcon, "Keyboard shortcuts", help_html(self.settings), parent=self
         )
-        self.import_dialog = QProgressDialog(self)
-        self.import_dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.import_dialog.setMinimumDuration(300)
-        self.import_dialog.reset()  # a new QProgressDialog shows itself after the delay
-        self.import_dialog.canceled.connect(self._cancel_import)
+        self.progress_dialog = QProgressDialog(self)
+        self.progress_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.progress_dialog.setMinimumDuration(300)
+        self.progress_dialog.setAutoReset(False)  # a worker's `finished` closes it, nothing else
+        self.progress_dialog.reset()  # a new QProgressDialog shows itself after the delay
+        self.progress_dialog.canceled.connect(self._cancel_worker)
         self._build_menus()
-        self.resize(1280, 800)
+        self.resize(1440, 860)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -199,14 +223,12 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
-        for text, slot, sequence in (
-            ("&Undo", self.undo, "Ctrl+Z"),
-            ("&Redo", self.redo, "Ctrl+Shift+Z"),
-        ):
+        self.edit_actions: dict[str, QAction] = {}
+        for name, text, slot in (("undo", "&Undo", self.undo), ("redo", "&Redo", self.redo)):
             action = QAction(text, self)
-            action.setShortcut(QKeySequence(sequence))
             action.triggered.connect(slot)
             edit_menu.addAction(action)
+            self.edit_actions[name] = action
         view_menu = self.menuBar().addMenu("&View")
         self.bond_actions: dict[str, QAction] = {}
         for type_, name in BOND_NAMES.items():
@@ -226,10 +248,21 @@ class MainWindow(QMainWindow):
         self.minimap_action.setChecked(True)
         self.minimap_action.toggled.connect(self.minimap.setVisible)
         view_menu.addAction(self.minimap_action)
+        view_menu.addAction(self.structure_dock.toggleViewAction())
+        view_menu.addAction(self.structure.export_action)
+        self.tools_menu = self.menuBar().addMenu("&Tools")
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.shortcuts_action = QAction("&Shortcuts…", self)
+        self.shortcuts_action.triggered.connect(self.edit_shortcuts)
+        settings_menu.addAction(self.shortcuts_action)
+        self.annotator_action = QAction("&Annotator…", self)
+        self.annotator_action.triggered.connect(self.edit_annotator)
+        settings_menu.addAction(self.annotator_action)
         help_menu = self.menuBar().addMenu("&Help")
         action = QAction("&Keyboard Shortcuts", self)
         action.triggered.connect(self.show_shortcuts)
         help_menu.addAction(action)
+        self.apply_shortcuts()
 
     @property
     def plugins(self) -> Plugins:
@@ -251,11 +284,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Bondscope: {path.name}")
         self.trace_id = None
         self.reload_traces()
+        self.refresh_corpus()
 
     def reload_traces(self) -> None:
         assert self.store is not None
         current = self.trace_id
         self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self._show_project_progress()
         if not (current is not None and self.select_trace(current)) and self.trace_proxy.rowCount():
             self.trace_table.selectRow(0)
 
@@ -298,7 +333,8 @@ class MainWindow(QMainWindow):
         self.reload_bonds()
         self.trace_view.go_to(0)
         self.trace_view.setFocus()
-        self.trace_model.set_labeled(trace_id, self.trace_view.step_model.labeled())
+        self._show_progress()
+        self.refresh_trace_structure()
         self._show_position()
 
     def reload_bonds(self) -> None:
@@ -306,6 +342,43 @@ class MainWindow(QMainWindow):
         assert self.store is not None and self.trace_id is not None
         rows = {step.step_id: row for row, step in enumerate(self.trace_view.step_model.steps)}
         self.bond_gutter.set_bonds(trace_bonds(self.store, self.trace_id, self.annotator, rows))
+
+    # -- structure panel -------------------------------------------------------------------------
+
+    def refresh_trace_structure(self) -> None:
+        """The panel's trace side, from the labels in memory (skipped while the dock is hidden)."""
+        if not self.structure_dock.isVisible():
+            return
+        labels, mine = self.trace_view.step_model.shown_labels()
+        behaviors, transitions = labeling.label_counts(labels)
+        who = self.annotator if mine else "model suggestions"
+        self.structure.trace.set_counts(
+            behaviors, transitions, f"<b>This trace</b> ({who}, {behaviors.sum()} steps)"
+        )
+
+    def refresh_corpus(self) -> None:
+        """The panel's corpus side: my labels over the project, or the newest model's when I
+        have none yet. One grouped SQL query (structure.transition_counts); called on a
+        debounce timer after labeling, never per keystroke."""
+        if self.store is None or not self.structure_dock.isVisible():
+            return
+        who = self.annotator
+        counts = transition_counts(self.store, Selection(annotator=who))
+        if not counts.behaviors.sum():
+            model = labeling.newest_model_annotator(self.store)
+            if model is not None:
+                who = model
+                counts = transition_counts(self.store, Selection(annotator=who))
+        self.structure.corpus.set_counts(
+            counts.behaviors,
+            counts.transitions,
+            f"<b>Corpus</b> ({who}, {counts.traces} traces, {counts.behaviors.sum()} steps)",
+        )
+
+    def _structure_shown(self, visible: bool) -> None:
+        if visible:  # catch up on what changed while hidden
+            self.refresh_trace_structure()
+            self.refresh_corpus()
 
     # -- labeling --------------------------------------------------------------------------------
 
@@ -320,6 +393,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"step {row} of {n}   {model.labeled()}/{n} labeled" if n else "no steps"
         )
+
+    def _show_progress(self) -> None:
+        """The shown trace's row in the list, then the project total in the status bar."""
+        if self.trace_id is not None:
+            model = self.trace_view.step_model
+            self.trace_model.set_progress(self.trace_id, model.labeled(), model.agreement())
+        self._show_project_progress()
+
+    def _show_project_progress(self) -> None:
+        labeled, total = self.trace_model.totals()
+        self.project_progress.setMaximum(max(total, 1))
+        self.project_progress.setValue(labeled)
 
     def label_step(self, row: int, behavior: str) -> None:
         """Store the label with the time spent on the step; R asks for a target, others go on."""
@@ -375,7 +460,9 @@ class MainWindow(QMainWindow):
         self.minimap.refresh_row(row)
         if bonds_changed:  # a label alone never touches bonds: keep keystrokes cheap
             self.reload_bonds()
-        self.trace_model.set_labeled(self.trace_id, model.labeled())
+        self._show_progress()
+        self.refresh_trace_structure()
+        self.corpus_timer.start()  # (re)start: the corpus follows once labeling pauses
         self._show_position()
 
     def undo(self) -> None:
@@ -395,6 +482,7 @@ class MainWindow(QMainWindow):
         trace_id, row = labeling.step_location(self.store, change.step_id)
         if trace_id != self.trace_id:
             self.select_trace(trace_id)
+            self.corpus_timer.start()
         else:
             self.refresh_step(row)
         self.trace_view.go_to(row)
@@ -402,6 +490,53 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         self.shortcuts.open()
+
+    # -- settings --------------------------------------------------------------------------------
+
+    def apply_shortcuts(self) -> None:
+        """Make the settings' key bindings live: the trace view, menus, legend and help."""
+        self.trace_view.keys = key_map(self.settings)
+        keys = action_keys(self.settings)
+        for name, action in self.edit_actions.items():
+            action.setShortcuts([QKeySequence(key) for key in keys[name]])
+        self.legend.setText(legend_html(self.settings["key_bindings"]))
+        self.shortcuts.setText(help_html(self.settings))
+
+    def edit_shortcuts(self) -> ShortcutsDialog:
+        """Settings > Shortcuts: OK saves to the settings file and applies at once."""
+        dialog = ShortcutsDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.set_shortcuts(dialog.keys()))
+        dialog.open()
+        return dialog
+
+    def set_shortcuts(self, keys: dict[str, list[str]]) -> None:
+        store_keys(self.settings, keys)
+        save_settings(self.settings)
+        self.apply_shortcuts()
+
+    def edit_annotator(self) -> AnnotatorDialog:
+        """Settings > Annotator: labels from then on are stored under the new name."""
+        dialog = AnnotatorDialog(self.annotator, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.set_annotator(dialog.name()))
+        dialog.open()
+        return dialog
+
+    def set_annotator(self, name: str) -> None:
+        """Switch annotator: save it, and re-read labels, progress and structure as theirs."""
+        if not name or name == self.annotator:
+            return
+        self.annotator = name
+        self.settings["annotator"] = name
+        save_settings(self.settings)
+        self.annotator_label.setText(f"annotator: {name}")
+        trace_id, self.trace_id = self.trace_id, None
+        self.trace_model.set_rows(labeling.trace_rows(self.store, name))  # type: ignore[arg-type]
+        self._show_project_progress()
+        if trace_id is not None:
+            self.select_trace(trace_id)
+        self.refresh_corpus()
 
     # -- file menu -------------------------------------------------------------------------------
 
@@ -420,6 +555,9 @@ class MainWindow(QMainWindow):
             self._open_or_warn(Path(path))
 
     def _open_or_warn(self, path: Path) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            QMessageBox.information(self, "Busy", "Wait for the running job or cancel it first.")
+            return
         try:
             self.open_project(path)
         except StoreError as error:
@@ -435,69 +573,88 @@ class MainWindow(QMainWindow):
         if path:
             self.start_import([Path(path)])
 
-    def start_import(self, paths: list[Path]) -> ImportWorker:
-        """Import in a worker thread with its own Store; the window stays responsive.
+    def start_import(self, paths: list[Path]) -> ImportWorker | None:
+        """Import in a worker thread with its own Store; the window stays responsive."""
+        assert self.store is not None
+        worker = ImportWorker(self.store.path, paths, self.plugins)
+        worker.succeeded.connect(self._import_done)
+        return worker if self.start_worker(worker) else None
+
+    def choose_export(self) -> None:
+        formats = list(self.plugins.exporters())
+        format_, ok = QInputDialog.getItem(self, "Export", "Format:", formats, 0, False)
+        if not ok:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", str(Path.home()))
+        if path:
+            self.start_export(format_, Path(path))
+
+    def start_export(self, format_: str, out: Path) -> ExportWorker | None:
+        """Export in a worker thread; a cancel or failure leaves no file at `out`."""
+        assert self.store is not None
+        worker = ExportWorker(self.store.path, self.plugins, format_, out)
+        worker.succeeded.connect(self._export_done)
+        return worker if self.start_worker(worker) else None
+
+    def start_worker(self, worker: ServiceWorker) -> bool:
+        """Run one background job with the progress dialog and its Cancel; one at a time.
 
         The worker's signals go to this window's methods, so Qt queues them to the GUI thread.
         """
-        assert self.store is not None
-        worker = ImportWorker(self.store.path, paths, self.plugins)
-        self.import_dialog.setLabelText("Importing…")
-        self.import_dialog.setRange(0, 0)
-        self.import_dialog.setValue(0)
-        worker.started_work.connect(self._import_started)
-        worker.advanced.connect(self._import_advanced)
-        worker.succeeded.connect(self._import_done)
-        worker.failed.connect(self._import_failed)
-        worker.finished.connect(self.import_dialog.reset)
-        self.import_worker = worker
+        if self.worker is not None and self.worker.isRunning():
+            self.statusBar().showMessage("another job is still running", 3000)
+            return False
+        self.progress_dialog.reset()
+        self.progress_dialog.setLabelText(worker.title)
+        self.progress_dialog.setRange(0, 0)
+        self.progress_dialog.setValue(0)
+        worker.started_work.connect(self._work_started)
+        worker.advanced.connect(self._work_advanced)
+        worker.failed.connect(self._work_failed)
+        worker.cancelled.connect(self._work_cancelled)
+        worker.finished.connect(self.progress_dialog.reset)
+        self.worker = worker
         worker.start()
-        return worker
+        return True
 
-    def _cancel_import(self) -> None:
-        if self.import_worker is not None:
-            self.import_worker.cancel()
+    def _cancel_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
 
-    def _import_started(self, label: str, total: int) -> None:
-        self.import_dialog.setLabelText(label)
-        self.import_dialog.setMaximum(total)
+    def _work_started(self, label: str, total: int) -> None:
+        self.progress_dialog.setLabelText(label)
+        self.progress_dialog.setMaximum(total)
 
-    def _import_advanced(self, amount: int, note: str) -> None:
-        self.import_dialog.setValue(self.import_dialog.value() + amount)
+    def _work_advanced(self, amount: int, note: str) -> None:
+        if self.progress_dialog.wasCanceled():
+            return
+        self.progress_dialog.setValue(self.progress_dialog.value() + amount)
         if note:
-            self.import_dialog.setLabelText(note)
+            self.progress_dialog.setLabelText(note)
 
-    def _import_failed(self, message: str) -> None:
-        QMessageBox.warning(self, "Import failed", message)
+    def _work_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Failed", message)
+
+    def _work_cancelled(self, message: str) -> None:
+        self.statusBar().showMessage(message, 5000)
 
     def _import_done(self, report: ImportReport) -> None:
         self.reload_traces()
+        self.refresh_corpus()
         self.statusBar().showMessage(
             f"imported {report.traces} traces, {report.steps} steps"
             + (f" ({report.duplicates} already there)" if report.duplicates else ""),
             5000,
         )
 
-    def choose_export(self) -> None:
-        assert self.store is not None
-        formats = list(self.plugins.exporters())
-        format_, ok = QInputDialog.getItem(self, "Export", "Format:", formats, 0, False)
-        if not ok:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", str(Path.home()))
-        if not path:
-            return
-        try:
-            report = export_traces(self.store, self.plugins, format_, Path(path), overwrite=True)
-        except Exception as error:  # noqa: BLE001 - plugins may raise anything; report it
-            QMessageBox.warning(self, "Export failed", str(error))
-            return
+    def _export_done(self, report: ExportReport) -> None:
         self.statusBar().showMessage(f"exported {report.traces} traces to {report.out}", 5000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.import_worker is not None and self.import_worker.isRunning():
-            self.import_worker.cancel()
-            self.import_worker.wait()
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait()
+        self.corpus_timer.stop()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -1,13 +1,23 @@
-"""The trace list: a table model over `labeling.trace_rows`, filtered by a proxy."""
+"""The trace list: a table model over `labeling.trace_rows`, sorted and filtered by a proxy."""
 
 from __future__ import annotations
 
 from bondscope.services.labeling import TraceRow
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-COLUMNS = ("name", "model", "source", "steps", "% done")
+COLUMNS = ("name", "model", "source", "steps", "% labeled", "uncertainty", "agreement")
+PERCENT, UNCERTAINTY, AGREEMENT = 4, 5, 6
+TOOLTIPS = {
+    PERCENT: "share of the steps you labeled",
+    UNCERTAINTY: "1 - mean confidence of the newest model annotator's labels (blank: none)",
+    AGREEMENT: "share of your labeled steps whose label equals the model's suggestion",
+}
 TRACE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numbers for numeric columns; blank sorts first
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 3  # 0..1, drawn as a bar in the % column
 
 
 class TraceTableModel(QAbstractTableModel):
@@ -32,33 +42,57 @@ class TraceTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return "share of the steps you labeled" if section == 4 else None
+            return TOOLTIPS.get(section)
         return None
+
+    @staticmethod
+    def value(row: TraceRow, column: int) -> str | int | float | None:
+        """The cell's value for sorting: text, a count, or a fraction (None: blank)."""
+        if column == PERCENT:
+            return row.labeled / row.steps if row.steps else 0.0
+        return (
+            row.name,
+            row.model,
+            row.source,
+            row.steps,
+            None,
+            row.uncertainty,
+            row.agreement,
+        )[column]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
         row = self.rows[index.row()]
+        column = index.column()
         if role == TRACE_ID_ROLE:
             return row.trace_id
-        column = index.column()
+        value = self.value(row, column)
+        if role == SORT_ROLE:
+            return -1.0 if value is None else value
+        if role == PROGRESS_ROLE:
+            return value if column == PERCENT else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column <= 2:
-            # Names are elided in the middle to fit; the tooltip keeps them whole.
-            return f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
-        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column <= 2:  # names are elided in the middle to fit; the tooltip keeps them whole
+                return f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
+            if column == PERCENT:
+                return f"{row.labeled} of {row.steps} steps labeled by you"
             return None
-        if column == 0:
-            return row.name
-        if column == 1:
-            return row.model
-        if column == 2:
-            return row.source
-        if column == 3:
-            return row.steps
-        percent = 100.0 * row.labeled / row.steps if row.steps else 0.0
-        return f"{percent:.0f}" if role == Qt.ItemDataRole.DisplayRole else percent
+        if role == Qt.ItemDataRole.EditRole:
+            return value
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if value is None:
+            return ""
+        if column == PERCENT:
+            return f"{100 * value:.0f}"  # type: ignore[operator]
+        if column == UNCERTAINTY:
+            return f"{value:.2f}"
+        if column == AGREEMENT:
+            return f"{100 * value:.0f}%"  # type: ignore[operator]
+        return value
 
     def row_of(self, trace_id: int) -> int:
         for i, row in enumerate(self.rows):
@@ -66,10 +100,30 @@ class TraceTableModel(QAbstractTableModel):
                 return i
         return -1
 
-    def set_labeled(self, trace_id: int, labeled: int) -> None:
+    def set_progress(self, trace_id: int, labeled: int, agreement: float | None) -> None:
         """Update one trace's progress after a label, without re-querying the project."""
         i = self.row_of(trace_id)
-        if i >= 0 and self.rows[i].labeled != labeled:
-            self.rows[i].labeled = labeled
-            index = self.index(i, len(COLUMNS) - 1)
-            self.dataChanged.emit(index, index)
+        if i < 0:
+            return
+        row = self.rows[i]
+        if row.labeled != labeled or row.agreement != agreement:
+            row.labeled, row.agreement = labeled, agreement
+            self.dataChanged.emit(self.index(i, PERCENT), self.index(i, AGREEMENT))
+
+    def totals(self) -> tuple[int, int]:
+        """(labeled, total) steps over the project, for the status bar."""
+        return sum(r.labeled for r in self.rows), sum(r.steps for r in self.rows)
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """The % column: a bar behind the number, so progress reads at a glance."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        fraction = index.data(PROGRESS_ROLE)
+        if isinstance(fraction, float) and fraction > 0:
+            rect: QRect = option.rect.adjusted(2, 3, -2, -3)
+            rect.setWidth(max(1, round(rect.width() * min(1.0, fraction))))
+            color = option.palette.highlight().color()
+            color.setAlpha(70)
+            painter.fillRect(rect, color)
+        super().paint(painter, option, index)

@@ -7,6 +7,7 @@ one row. One big rich-text document would re-layout the whole trace on every key
 from __future__ import annotations
 
 from bondscope.services.labeling import StepState
+from bondscope.ui.shortcuts import LOW_CONFIDENCE, event_keys
 from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
@@ -74,6 +75,18 @@ class StepModel(QAbstractListModel):
 
     def labeled(self) -> int:
         return sum(1 for step in self.steps if step.label is not None)
+
+    def agreement(self) -> float | None:
+        """Share of my labeled steps with a hint whose label equals it (None: no such step)."""
+        pairs = [s.label == s.suggestion for s in self.steps if s.label and s.suggestion]
+        return sum(pairs) / len(pairs) if pairs else None
+
+    def shown_labels(self) -> tuple[list[str | None], bool]:
+        """My labels, or the model's hints when I labeled none of the steps; and whether mine."""
+        mine = [step.label for step in self.steps]
+        if any(label is not None for label in mine):
+            return mine, True
+        return [step.suggestion for step in self.steps], False
 
 
 class StepDelegate(QStyledItemDelegate):
@@ -160,17 +173,22 @@ class StepDelegate(QStyledItemDelegate):
 
 
 class TraceView(QListView):
-    """Keyboard-first labeling: the view turns keys into requests; the window does the work."""
+    """Keyboard-first labeling: the view turns keys into requests; the window does the work.
+
+    Keys are looked up in `keys` (key text -> action, see bondscope.ui.shortcuts), which the
+    window replaces when the user rebinds them.
+    """
 
     label_requested = Signal(int, str)  # row, behavior
     accept_requested = Signal(int)  # row: take the model's hint
     undo_requested = Signal()
     redo_requested = Signal()
     help_requested = Signal()
+    notice = Signal(str)  # a short status-bar message (e.g. nothing left to jump to)
 
-    def __init__(self, key_bindings: dict[str, str]) -> None:
+    def __init__(self, keys: dict[str, str]) -> None:
         super().__init__()
-        self.key_bindings = key_bindings
+        self.keys = keys
         self.step_model = StepModel()
         self.setModel(self.step_model)
         self.delegate = StepDelegate(self)
@@ -236,6 +254,26 @@ class TraceView(QListView):
                 self.go_to(row)
                 return
 
+    def next_low_confidence(self, threshold: float = LOW_CONFIDENCE) -> int | None:
+        """Jump to where review is most needed next: the first step after the current one that I
+        have not labeled and whose model hint has confidence < `threshold`; if none is left, the
+        least confident unlabeled hint after the current step. No wrapping: "after" is literal.
+        Returns the row, or None (and a notice) when no step after this one has a confidence.
+        """
+        steps = self.step_model.steps
+        candidates = [
+            (step.confidence, row)
+            for row in range(self.current_row() + 1, len(steps))
+            if (step := steps[row]).label is None and step.confidence is not None
+        ]
+        if not candidates:
+            self.notice.emit("no unlabeled step with a model confidence after this one")
+            return None
+        below = [row for confidence, row in candidates if confidence < threshold]
+        row = below[0] if below else min(candidates)[1]
+        self.go_to(row)
+        return row
+
     def event(self, event: QEvent) -> bool:
         # Keep Ctrl+Z and friends here rather than letting the menu's shortcuts take them.
         if (
@@ -248,28 +286,10 @@ class TraceView(QListView):
         return super().event(event)
 
     def _action(self, event: QKeyEvent) -> str | None:
-        key = event.key()
-        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        ctrl = Qt.KeyboardModifier.ControlModifier
-        if modifiers == ctrl and key == Qt.Key.Key_Z:
-            return "undo"
-        if modifiers == ctrl | Qt.KeyboardModifier.ShiftModifier and key == Qt.Key.Key_Z:
-            return "redo"
-        if modifiers & ~Qt.KeyboardModifier.ShiftModifier:
-            return None
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            return "accept"
-        if key in (Qt.Key.Key_J, Qt.Key.Key_Down):
-            return "down"
-        if key in (Qt.Key.Key_K, Qt.Key.Key_Up):
-            return "up"
-        text = event.text()
-        if text == "]":
-            return "unlabeled"
-        if text == "?":
-            return "help"
-        if text.lower() in self.key_bindings and not modifiers:
-            return "label"
+        for key in event_keys(event):
+            action = self.keys.get(key)
+            if action is not None:
+                return action
         return None
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -277,16 +297,20 @@ class TraceView(QListView):
         row = self.current_row()
         if action is None:
             super().keyPressEvent(event)
-        elif action == "label" and row >= 0:
-            self.label_requested.emit(row, self.key_bindings[event.text().lower()])
-        elif action == "accept" and row >= 0:
-            self.accept_requested.emit(row)
+        elif action.startswith("label:"):
+            if row >= 0:
+                self.label_requested.emit(row, action.removeprefix("label:"))
+        elif action == "accept":
+            if row >= 0:
+                self.accept_requested.emit(row)
         elif action == "down":
             self.go_to(row + 1)
         elif action == "up":
             self.go_to(row - 1)
         elif action == "unlabeled":
             self.next_unlabeled()
+        elif action == "low_confidence":
+            self.next_low_confidence()
         elif action == "undo":
             self.undo_requested.emit()
         elif action == "redo":

@@ -1,17 +1,21 @@
-"""Background work for the app: imports run in a QThread with their own Store connection.
+"""Background work for the app: imports, exports and pre-labeling run in a QThread, each with its
+own Store connection.
 
-SQLite connections must not cross threads, and a long import must not freeze the window; the
-import's single transaction still means a cancel leaves the project as it was.
+SQLite connections must not cross threads, and a long job must not freeze the window. Cancel is
+the services' Progress protocol: `cancelled()` reads a flag the GUI thread sets, the service
+raises Cancelled, and its transaction (import, pre-label) or staged output (export) is dropped.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from bondscope.plugin_manager import Plugins
-from bondscope.progress import Cancelled
-from bondscope.services.importing import ImportReport, import_paths
+from bondscope.progress import Cancelled, Progress
+from bondscope.services.exporting import export_traces
+from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from PySide6.QtCore import QThread, Signal
 
@@ -19,7 +23,7 @@ from PySide6.QtCore import QThread, Signal
 class SignalProgress:
     """The services' Progress protocol, forwarded as Qt signals (queued to the GUI thread)."""
 
-    def __init__(self, worker: ImportWorker) -> None:
+    def __init__(self, worker: ServiceWorker) -> None:
         self.worker = worker
 
     def start(self, label: str, total: int | None) -> None:
@@ -32,31 +36,65 @@ class SignalProgress:
         return self.worker.cancel_event.is_set()
 
 
-class ImportWorker(QThread):
+class ServiceWorker(QThread):
+    """Runs one service call off the GUI thread; subclasses say which in `work`."""
+
     started_work = Signal(str, int)  # label, total (0: unknown)
     advanced = Signal(int, str)  # amount, note
-    succeeded = Signal(object)  # ImportReport
-    failed = Signal(str)  # one-line message; the project is unchanged
+    succeeded = Signal(object)  # the service's report
+    failed = Signal(str)  # one-line message
+    cancelled = Signal(str)  # what a cancel left behind (nothing)
 
-    def __init__(self, project: Path, paths: list[Path], plugins: Plugins) -> None:
+    title = "Working…"
+    cancelled_message = "cancelled"
+
+    def __init__(self, project: Path) -> None:
         super().__init__()
         self.project = project
-        self.paths = paths
-        self.plugins = plugins
         self.cancel_event = threading.Event()
 
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    def work(self, store: Store, progress: Progress) -> Any:
+        raise NotImplementedError
+
     def run(self) -> None:
         try:
             with Store(self.project) as store:
-                report: ImportReport = import_paths(
-                    store, self.plugins, self.paths, progress=SignalProgress(self)
-                )
+                result = self.work(store, SignalProgress(self))
         except Cancelled:
-            self.failed.emit("import cancelled; the project was left as it was")
+            self.cancelled.emit(self.cancelled_message)
         except Exception as error:  # noqa: BLE001 - any failure is reported, never a crash
             self.failed.emit(str(error))
         else:
-            self.succeeded.emit(report)
+            self.succeeded.emit(result)
+
+
+class ImportWorker(ServiceWorker):
+    title = "Importing…"
+    cancelled_message = "import cancelled; the project was left as it was"
+
+    def __init__(self, project: Path, paths: list[Path], plugins: Plugins) -> None:
+        super().__init__(project)
+        self.paths = paths
+        self.plugins = plugins
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        return import_paths(store, self.plugins, self.paths, progress=progress)
+
+
+class ExportWorker(ServiceWorker):
+    title = "Exporting…"
+    cancelled_message = "export cancelled; no file was written"
+
+    def __init__(self, project: Path, plugins: Plugins, format: str, out: Path) -> None:
+        super().__init__(project)
+        self.plugins = plugins
+        self.format = format
+        self.out = out
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        return export_traces(
+            store, self.plugins, self.format, self.out, overwrite=True, progress=progress
+        )

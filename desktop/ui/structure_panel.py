@@ -1,0 +1,135 @@
+"""The live structure panel: behavior distribution (bars) and transition heatmap (row percent),
+for the shown trace and for the whole corpus, side by side.
+
+The trace's side is counted from the labels the view already holds (no query, cheap enough per
+keystroke); the corpus side comes from `structure.transition_counts` in SQL and is refreshed by
+the window on a debounce timer, never once per keystroke.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
+from bondscope.domain import BEHAVIORS
+from bondscope.services.structure import transition_matrix
+from bondscope.ui.trace_view import BEHAVIOR_COLORS
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QColor, QTransform
+from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+
+TICKS = [[(i, behavior) for i, behavior in enumerate(BEHAVIORS)]]
+COLORMAP = pg.colormap.get("viridis")
+EXPORT_WIDTH = 900
+
+
+class StructureSide:
+    """One row of the panel: a title, the distribution bars and the heatmap with cell texts."""
+
+    def __init__(self, layout: pg.GraphicsLayout, row: int) -> None:
+        self.behaviors = np.zeros(4, dtype=np.int64)
+        self.transitions = np.zeros((4, 4), dtype=np.int64)
+        self.title = layout.addLabel("", row=row, col=0, colspan=2, color="#202020")
+        self.bars_plot = layout.addPlot(row=row + 1, col=0)
+        self.heat_plot = layout.addPlot(row=row + 1, col=1)
+        for plot in (self.bars_plot, self.heat_plot):
+            plot.setMouseEnabled(False, False)
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.getAxis("bottom").setTicks(TICKS)
+        self.bars_plot.setYRange(0, 100, padding=0.05)
+        self.bars_plot.setXRange(-0.6, 3.6, padding=0)
+        self.bars_plot.setLabel("left", "% of steps")
+        self.bars = pg.BarGraphItem(
+            x=np.arange(4), height=np.zeros(4), width=0.7, brushes=list(BEHAVIOR_COLORS.values())
+        )
+        self.bars_plot.addItem(self.bars)
+        self.bar_texts = [pg.TextItem("", anchor=(0.5, 1.0), color="k") for _ in BEHAVIORS]
+        for i, text in enumerate(self.bar_texts):
+            text.setPos(i, 0)
+            self.bars_plot.addItem(text)
+
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(COLORMAP)
+        self.image.setTransform(QTransform().translate(-0.5, -0.5))  # cell centres on the ticks
+        self.image.setImage(np.zeros((4, 4)), levels=(0, 100))
+        self.heat_plot.addItem(self.image)
+        self.heat_plot.invertY(True)
+        self.heat_plot.setAspectLocked(True)
+        self.heat_plot.setRange(xRange=(-0.5, 3.5), yRange=(-0.5, 3.5), padding=0)
+        self.heat_plot.getAxis("left").setTicks(TICKS)
+        self.heat_plot.setLabel("left", "from")
+        self.heat_plot.setLabel("bottom", "to (% of the row)")
+        self.cell_texts = [[pg.TextItem("", anchor=(0.5, 0.5)) for _ in range(4)] for _ in range(4)]
+        for i, row_texts in enumerate(self.cell_texts):
+            for j, text in enumerate(row_texts):
+                text.setPos(j, i)
+                self.heat_plot.addItem(text)
+        layout.layout.setColumnStretchFactor(0, 2)
+        layout.layout.setColumnStretchFactor(1, 3)
+
+    def percent(self) -> np.ndarray:
+        """P(to | from) in percent, each row summing to 100 (0 for a behavior never left)."""
+        return 100 * transition_matrix(self.transitions)
+
+    def distribution(self) -> np.ndarray:
+        total = self.behaviors.sum()
+        return 100 * self.behaviors / total if total else np.zeros(4)
+
+    def set_counts(self, behaviors: np.ndarray, transitions: np.ndarray, title: str) -> None:
+        """Show new counts; items are updated in place (no re-creation, no re-layout)."""
+        self.title.setText(title)
+        if np.array_equal(behaviors, self.behaviors) and np.array_equal(
+            transitions, self.transitions
+        ):
+            return
+        self.behaviors = np.asarray(behaviors, dtype=np.int64).copy()
+        self.transitions = np.asarray(transitions, dtype=np.int64).copy()
+        shares = self.distribution()
+        self.bars.setOpts(height=shares)
+        for i, text in enumerate(self.bar_texts):
+            text.setText(f"{shares[i]:.0f}%" if self.behaviors.sum() else "")
+            text.setPos(i, shares[i])
+        percent = self.percent()
+        self.image.setImage(percent, levels=(0, 100))
+        rows_used = self.transitions.sum(axis=1) > 0
+        for i, row_texts in enumerate(self.cell_texts):
+            for j, text in enumerate(row_texts):
+                text.setText(f"{percent[i, j]:.0f}" if rows_used[i] else "")
+                # Dark text on the bright (high) end of viridis, light text on the dark end.
+                text.setColor(QColor("black") if percent[i, j] > 60 else QColor("white"))
+
+
+class StructurePanel(QWidget):
+    """Two StructureSides, "this trace" above "corpus"; right-click exports the panel as PNG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.graphics.setMinimumSize(300, 420)
+        layout = self.graphics.ci
+        self.trace = StructureSide(layout, 0)
+        self.corpus = StructureSide(layout, 2)
+        self.export_action = QAction("Export Panel as PNG…", self)
+        self.export_action.triggered.connect(self.choose_export)
+        self.graphics.addAction(self.export_action)
+        self.graphics.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.graphics)
+
+    def export_png(self, path: Path, width: int = EXPORT_WIDTH) -> None:
+        """Render both sides to a PNG with pyqtgraph's exporter (works offscreen too)."""
+        exporter = pg.exporters.ImageExporter(self.graphics.ci)
+        exporter.parameters()["width"] = width
+        exporter.export(str(path))
+
+    def choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export structure panel", str(Path.home() / "structure.png"), "PNG (*.png)"
+        )
+        if path:
+            self.export_png(Path(path))

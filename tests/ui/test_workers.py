@@ -1,0 +1,129 @@
+"""Import and export in worker threads: progress, Cancel from the dialog, and what cancel leaves.
+
+To cancel at a known point, the test's Canceller receives the worker's first `advanced` signal
+over a blocking queued connection: the worker waits while the GUI thread clicks the dialog's
+Cancel button, then goes on and meets `cancelled()` at its next check.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from bondscope.ui.main_window import MainWindow
+from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtWidgets import QPushButton
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
+DEMO = Path(str(files("bondscope.resources") / "demo" / "demo.jsonl"))
+
+
+class Canceller(QObject):
+    """Lives in the GUI thread; clicks Cancel on the window's progress dialog when called."""
+
+    def __init__(self, window: MainWindow, qtbot) -> None:
+        super().__init__()
+        self.window = window
+        self.qtbot = qtbot
+        self.calls = 0
+
+    @Slot(int, str)
+    def on_advanced(self, amount: int, note: str) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            dialog = self.window.progress_dialog
+            dialog.show()
+            button = dialog.findChild(QPushButton)
+            self.qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def cancel_on_first_advance(window: MainWindow, qtbot, worker) -> Canceller:
+    canceller = Canceller(window, qtbot)
+    worker.advanced.connect(canceller.on_advanced, Qt.ConnectionType.BlockingQueuedConnection)
+    return canceller
+
+
+def dump(project: Path) -> list[str]:
+    with sqlite3.connect(project) as conn:
+        return list(conn.iterdump())
+
+
+def split_demo(folder: Path) -> list[Path]:
+    """One file per demo trace, so an import advances once per trace."""
+    folder.mkdir()
+    paths = []
+    for i, line in enumerate(DEMO.read_text(encoding="utf-8").splitlines()):
+        path = folder / f"trace{i}.jsonl"
+        path.write_text(json.dumps(json.loads(line)) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def test_export_in_a_worker_writes_the_file(qtbot, project, open_window, tmp_path) -> None:
+    window = open_window(project)
+    out = tmp_path / "out" / "traces.jsonl"
+    worker = window.start_export("bondscope-jsonl", out)
+    with qtbot.waitSignal(worker.succeeded, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    assert "exported 3 traces" in window.statusBar().currentMessage()
+
+
+def test_cancelled_export_leaves_no_file(qtbot, project, open_window, tmp_path) -> None:
+    window = open_window(project)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "traces.jsonl"
+    worker = window.start_export("bondscope-jsonl", out)
+    canceller = cancel_on_first_advance(window, qtbot, worker)
+    with qtbot.waitSignal(worker.cancelled, timeout=30_000) as blocker:
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    assert canceller.calls == 1  # cancelled after the first of three traces
+    assert "no file was written" in blocker.args[0]
+    assert list(folder.iterdir()) == []  # neither the file nor the staging folder
+    assert "export cancelled" in window.statusBar().currentMessage()
+    assert not window.progress_dialog.isVisible()
+
+
+def test_cancelled_import_leaves_the_project_unchanged(
+    qtbot, project, open_window, tmp_path
+) -> None:
+    paths = split_demo(tmp_path / "incoming")
+    window = open_window(tmp_path / "empty.bondscope")
+    window.close()  # the window's Store is closed: the dump sees what is committed
+    before = dump(tmp_path / "empty.bondscope")
+    window = open_window(tmp_path / "empty.bondscope")
+    worker = window.start_import(paths)
+    canceller = cancel_on_first_advance(window, qtbot, worker)
+    with qtbot.waitSignal(worker.cancelled, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    assert canceller.calls == 1  # one of three files was read (and written) before the cancel
+    assert window.trace_model.rowCount() == 0
+    window.close()
+    assert dump(tmp_path / "empty.bondscope") == before
+
+
+def test_import_runs_in_a_worker_with_progress(qtbot, tmp_path, open_window) -> None:
+    paths = split_demo(tmp_path / "incoming")
+    window = open_window(tmp_path / "empty.bondscope")
+    steps: list[int] = []
+    worker = window.start_import(paths)
+    worker.advanced.connect(lambda amount, note: steps.append(amount))
+    with qtbot.waitSignal(worker.succeeded, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    assert window.trace_model.rowCount() == 3
+    assert window.project_progress.maximum() == 95 + 87 + 51
+    assert window.structure.corpus.behaviors.sum() == 233  # the imported model labels
+    assert window.start_import(paths) is not None  # the next job may start
+    qtbot.waitUntil(lambda: not window.worker.isRunning(), timeout=30_000)
