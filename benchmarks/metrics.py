@@ -6,8 +6,9 @@
 The project is written directly with executemany in one transaction (the row shapes of
 services/importing.py TraceWriter), one label per step by one annotator, behaviors drawn from the
 DeepSeek-R1 preset chain so the counts look like a real corpus. Then it times what
-`bondscope metrics transition-matrix` does: the LAG query over `current_labels` and the numpy
-fill, cold (first query on a freshly opened file) and warm. Budget: < 1 s.
+`bondscope metrics transition-matrix` does: one scan of the annotator's label events into numpy
+(`label_sequences`) and the vectorized counting, cold (first query on a freshly opened file) and
+warm. Budget: < 1 s.
 """
 
 from __future__ import annotations

@@ -327,7 +327,24 @@ def presets_command(as_json):
     emit(data, as_json, [f"{p.id}  {p.name}" for p in found.values()])
 
 
-@cli.command(name="metrics")
+class MetricsGroup(click.Group):
+    """`metrics NAME` runs metric plugin NAME; `stability`, `geometry` and `compression` are
+    subcommands, since they take options (sizes, a trace, pairs) a plugin metric has no room for.
+    """
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return args[0], metrics_command, args
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(name="metrics", cls=MetricsGroup)
+def metrics_group() -> None:
+    """Compute a metric: `bondscope metrics NAME --db FILE ...` for metric NAME (see `bondscope
+    plugins`), or one of the commands below."""
+
+
+@click.command(name="metrics")
 @click.argument("name")
 @db_option
 @click.option(
@@ -835,6 +852,154 @@ def eval_command(db, gold, pred, model_filter, source, as_json):
         *("  " + " ".join(f"{n:6d}" for n in row) for row in report.confusion),
     ]
     emit(asdict(report), as_json, lines)
+
+
+# -- structure stability, geometry and compression (docs/metrics.md) ---------------------------
+
+
+@metrics_group.command(name="stability")
+@db_option
+@click.option(
+    "--sizes",
+    default="100,500,1000,2000,5000",
+    show_default=True,
+    help="comma-separated sample sizes (traces); sizes above the corpus are dropped",
+)
+@click.option("--repeats", type=int, default=100, show_default=True, help="resamples per size")
+@click.option("--alpha", type=float, default=0.0, show_default=True, help="Laplace smoothing")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source, as_json):
+    """Stability versus sample size: r(P of n resampled traces, P of all), mean and sd (§8 B3)."""
+    from bondscope.services.structure import (
+        Selection,
+        bootstrap_r,
+        resolve_annotator,
+        trace_transition_counts,
+    )
+
+    try:
+        wanted = [int(size) for size in sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers like 100,500, got {sizes!r}") from None
+    with open_project(db) as store:
+        selection = resolve_annotator(store, Selection(model, source, annotator))
+        ids, per_trace = trace_transition_counts(store, selection)
+    curve = bootstrap_r(per_trace, wanted, repeats=repeats, alpha=alpha, seed=seed)
+    data = {
+        "selection": selection.describe(),
+        "traces": len(ids),
+        "repeats": repeats,
+        "alpha": alpha,
+        "seed": seed,
+        "dropped": [n for n in wanted if n not in curve.sizes.tolist()],
+        "curve": [
+            {"n": int(n), "mean_r": float(m), "sd_r": float(sd)}
+            for n, m, sd in zip(curve.sizes, curve.mean, curve.sd, strict=True)
+        ],
+    }
+    lines = [f"stability: {data['selection']}, {len(ids)} traces, {repeats} resamples per size"]
+    lines += [f"  n={p['n']}\tr={p['mean_r']:.4f} ± {p['sd_r']:.4f}" for p in data["curve"]]
+    if data["dropped"]:
+        lines.append(f"  dropped (more than {len(ids)} traces): {data['dropped']}")
+    emit(data, as_json, lines)
+
+
+@metrics_group.command(name="geometry")
+@db_option
+@click.option("--trace", "trace", required=True, help="trace name (or numeric id)")
+@click.option("--annotator", default=None, help="whose labels and bonds (default: the only one)")
+@click.option(
+    "--embedder",
+    type=click.Choice(["auto", "minilm", "tfidf"]),
+    default="auto",
+    show_default=True,
+    help="step embeddings: MiniLM (ONNX) when it loads, else TF-IDF + SVD",
+)
+@json_option
+def geometry_command(db, trace, annotator, embedder, as_json):
+    """3-D t-SNE geometry of one trace: locality, reconnection, jumps, MEB, entropy (§8 C)."""
+    from bondscope.services.geometry import geometry
+
+    with open_project(db) as store:
+        data = geometry(store, trace, annotator=annotator, embedder=embedder)
+    jumps = "  ".join(f"{b}={_cell(j['mean'])}" for b, j in data["jump_length"].items())
+    entropy = data["entropy"]
+    lines = [
+        f"geometry of {data['trace']} ({data['steps']} steps, labels of {data['annotator']}, "
+        f"{data['embedder']} embeddings, perplexity {data['perplexity']:g})",
+        f"clusters (average linkage, cut at {data['threshold']:g}): {data['clusters']}",
+        f"deep locality (D steps within {data['threshold']:g}): "
+        f"{_cell(data['deep_locality']['fraction'])} of {data['deep_locality']['steps']}",
+        f"reflection reconnection: {_cell(data['reflection_reconnection']['rate'])} of "
+        f"{data['reflection_reconnection']['steps']}",
+        f"mean jump t-1 -> t: {jumps}",
+        f"minimum enclosing ball: r={data['meb']['radius']:.4g}  V={data['meb']['volume']:.4g}",
+        "reflection compaction (mean Δ%): "
+        f"{_cell(data['reflection_compaction']['mean_delta_percent'])}",
+        f"entropy: |ΔI| > 0.1 in {_cell(entropy['fraction_large_change'])} of steps; states "
+        + "  ".join(f"{s}={n}" for s, n in entropy["state_counts"].items()),
+    ]
+    emit(data, as_json, lines)
+
+
+@metrics_group.command(name="compression")
+@db_option
+@click.option(
+    "--pair",
+    "pairs",
+    multiple=True,
+    metavar="ORIGINAL:COMPRESSED",
+    help="trace names of an original and its compressed version (repeatable)",
+)
+@click.option(
+    "--compressed-source",
+    default=None,
+    help="pair every trace of this source with the original of the same question",
+)
+@click.option("--source", default=None, help="with --compressed-source: originals' source")
+@click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
+@click.option("--alpha", type=float, default=0.001, show_default=True, help="Laplace smoothing")
+@json_option
+def compression_command(db, pairs, compressed_source, source, annotator, alpha, as_json):
+    """Token reduction and structure shift from original traces to compressed ones (§6)."""
+    from bondscope.services.compression import compression, pair_by_question
+    from bondscope.services.geometry import find_trace
+
+    if bool(pairs) == bool(compressed_source):
+        raise click.UsageError("give --pair ORIGINAL:COMPRESSED or --compressed-source SOURCE")
+    unpaired: list[str] = []
+    with open_project(db) as store:
+        if compressed_source:
+            matched, unpaired = pair_by_question(store, compressed_source, source)
+        else:
+            matched = []
+            for pair in pairs:
+                original, sep, compressed = pair.partition(":")
+                if not sep:
+                    raise click.BadParameter(f"expected ORIGINAL:COMPRESSED, got {pair!r}")
+                matched.append((find_trace(store, original), find_trace(store, compressed)))
+        data = compression(store, matched, annotator=annotator, alpha=alpha)
+    data["unpaired"] = unpaired
+    pi = data["distribution"]
+    lines = [
+        f"{len(data['pairs'])} pairs, labels of {data['annotator']}",
+        f"token reduction (pooled): {_cell(data['token_reduction'])}; "
+        f"mean per pair: {_cell(data['mean_pair_token_reduction'])}",
+        "distribution "
+        + "  ".join(
+            f"{b}: {a:.3f} -> {c:.3f}" for b, a, c in zip(data["behaviors"], *pi, strict=True)
+        ),
+        f"L1 of the distributions: {data['distribution_l1']:.4f}; "
+        f"R+E share {data['long_range_share'][0]:.3f} -> {data['long_range_share'][1]:.3f}",
+        f"graph: Pearson r {_cell(data['pearson_r'])} ({data['verdict']}), "
+        f"weighted JS {data['weighted_js_bits']:.4f} bits",
+    ]
+    lines += [f"unpaired: {name}" for name in unpaired]
+    emit(data, as_json, lines)
 
 
 def main() -> None:

@@ -105,11 +105,13 @@ def make_session(path: Path, provider: str, threads: int | None) -> tuple[Any, s
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
     options = ort.SessionOptions()
-    options.log_severity_level = 4  # the failed CUDA load is reported by us, not as a native E-line
     if threads:
         options.intra_op_num_threads = threads
     providers = [CPU]
     if provider != "cpu" and _cuda_built():
+        # A CUDA provider that cannot load logs native error lines; we report the provider that
+        # runs instead (and explain a failed `cuda` request), so only fatal lines are shown.
+        ort.set_default_logger_severity(4)
         ort.preload_dlls()
         providers = [CUDA, CPU]
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)

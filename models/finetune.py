@@ -46,7 +46,7 @@ def finetune(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = SentenceTransformer(str(weights_dir), device=device, local_files_only=True)
     model.max_seq_length = max_seq_length
-    classifier = torch.nn.Linear(model.get_sentence_embedding_dimension(), 4).to(device)
+    classifier = torch.nn.Linear(model.get_embedding_dimension(), 4).to(device)
     y = np.array([BEHAVIORS.index(b) for b in labels], np.int64)
     counts = np.bincount(y, minlength=4).astype(np.float32)
     weight = torch.tensor(
@@ -72,8 +72,10 @@ def finetune(
             if steps >= total:
                 break
             rows = order[begin : begin + batch_size]
-            features = model.tokenize([texts[i] for i in rows])
-            features = {k: v.to(device) for k, v in features.items()}
+            features = model.preprocess([texts[i] for i in rows])
+            features = {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()
+            }
             with amp:
                 embedding = model(features)["sentence_embedding"]
                 logits = classifier(embedding.float() * LOGIT_SCALE)

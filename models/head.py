@@ -63,7 +63,7 @@ def fit_head(
     y: np.ndarray,
     *,
     kind: str = "logreg",
-    c: float = 1.0,
+    c: float = 0.01,
     balanced: bool = True,
     seed: int = 0,
 ) -> Head:
@@ -71,6 +71,7 @@ def fit_head(
 
     Classes missing from `y` get a large negative bias, so the head still outputs four columns.
     `balanced` weights classes by inverse frequency: R, E and D are rare, and macro-F1 counts them.
+    `c` = 0.01 (strong L2) was the best of 0.001-1 on held-out Thought Anchors traces.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier

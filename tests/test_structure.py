@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bondscope.cli import cli
 from bondscope.plugin_manager import Plugins
+from bondscope.services.compression import compression, pair_by_question
 from bondscope.services.importing import import_paths
 from bondscope.services.labeling import set_label
 from bondscope.services.structure import (
@@ -27,6 +30,7 @@ from bondscope.services.structure import (
     weighted_js,
 )
 from bondscope.store import Store
+from click.testing import CliRunner
 
 from tests.helpers import write_jsonl
 
@@ -282,3 +286,88 @@ def test_latest_event_wins_and_a_cleared_label_breaks_the_chain(project):
         in_run = transition_counts(store, Selection(annotator="alice", run=1))
         assert in_run.transitions.tolist() == view_counts(store, "alice", run=1).tolist()
         assert in_run.behaviors.tolist() == [3, 0, 2, 1]  # N: a1 a5 b3; R: a3 b1; E: b0
+
+
+def test_stability_command(project):
+    result = CliRunner().invoke(
+        cli,
+        ["metrics", "stability", "--db", str(project), "--annotator", "alice"]
+        + ["--sizes", "1,2,50", "--repeats", "20", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["traces"], data["dropped"]) == (2, [50])
+    assert [point["n"] for point in data["curve"]] == [1, 2]
+    assert all(-1 <= point["mean_r"] <= 1 for point in data["curve"])
+    bad = CliRunner().invoke(cli, ["metrics", "stability", "--db", str(project), "--sizes", "x"])
+    assert bad.exit_code == 2 and "expected numbers" in bad.output
+
+
+def compressed_project(tmp_path: Path) -> Path:
+    """Two originals (source full) and their summaries (source summary), paired by question.
+
+    Every paragraph is 'Paragraph i of trace NAME.': 5 whitespace tokens per step.
+    """
+    records = [
+        trace_record("o1", "m", ["N", "N", "D", "R", "E", "N"]) | {"question": "q1"},
+        trace_record("o2", "m", ["N", "E", "R", "N"]) | {"question": "q2"},
+        trace_record("c1", "m", ["N", "D", "N"]) | {"question": "q1", "source": "summary"},
+        trace_record("c2", "m", ["N"]) | {"question": "q2", "source": "summary"},
+        trace_record("c3", "m", ["N"]) | {"question": "q9", "source": "summary"},
+    ]
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        import_paths(
+            store, Plugins(load_entry_points=False), [write_jsonl(tmp_path / "c.jsonl", records)]
+        )
+    return db
+
+
+def test_compression_shift_by_hand(tmp_path):
+    db = compressed_project(tmp_path)
+    with Store(db) as store:
+        pairs, unpaired = pair_by_question(store, "summary")
+        assert unpaired == ["c3 (0 originals with its question)"]
+        result = compression(store, pairs, alpha=1.0)
+        with pytest.raises(SelectionError, match="no transition out of"):
+            compression(store, pairs, alpha=0.0)
+    assert [(p["original"], p["compressed"]) for p in result["pairs"]] == [
+        ("o1", "c1"),
+        ("o2", "c2"),
+    ]
+    assert [p["tokens"] for p in result["pairs"]] == [[30, 15], [20, 5]]
+    assert result["token_reduction"] == pytest.approx(1 - 20 / 50)
+    assert result["mean_pair_token_reduction"] == pytest.approx((0.5 + 0.75) / 2)
+    # originals N5 D1 R2 E2 of 10; summaries N3 D1 of 4
+    np.testing.assert_allclose(result["distribution"], [[0.5, 0.1, 0.2, 0.2], [0.75, 0.25, 0, 0]])
+    assert result["distribution_l1"] == pytest.approx(0.25 + 0.15 + 0.2 + 0.2)
+    assert result["long_range_share"] == pytest.approx([0.4, 0.0])
+    # originals: NN ND DR RE EN | NE ER RN; summaries: ND DN
+    counts_o = np.array([[1, 1, 0, 1], [0, 0, 1, 0], [1, 0, 0, 1], [1, 0, 1, 0]])
+    counts_c = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    P_o, P_c = (
+        (counts_o + 1) / (counts_o.sum(1, keepdims=True) + 4),
+        (counts_c + 1) / (counts_c.sum(1, keepdims=True) + 4),
+    )
+    assert result["transitions"] == [8, 2]
+    assert result["pearson_r"] == pytest.approx(np.corrcoef(P_o.ravel(), P_c.ravel())[0, 1])
+    pi_o = np.array([0.5, 0.1, 0.2, 0.2])
+    assert result["weighted_js_bits"] == pytest.approx(weighted_js(P_o, P_c, pi_o))
+
+
+def test_compression_command(tmp_path):
+    db = compressed_project(tmp_path)
+    runner = CliRunner()
+    by_question = runner.invoke(
+        cli, ["metrics", "compression", "--db", str(db), "--compressed-source", "summary"]
+    )
+    assert by_question.exit_code == 0, by_question.output
+    assert "token reduction (pooled): 0.6" in by_question.output
+    assert "unpaired: c3" in by_question.output
+    explicit = runner.invoke(
+        cli, ["metrics", "compression", "--db", str(db), "--pair", "o1:c1", "--json"]
+    )
+    assert explicit.exit_code == 0, explicit.output
+    assert json.loads(explicit.output)["token_reduction"] == pytest.approx(0.5)
+    neither = runner.invoke(cli, ["metrics", "compression", "--db", str(db)])
+    assert neither.exit_code == 2 and "--pair" in neither.output

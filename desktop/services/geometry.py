@@ -59,7 +59,7 @@ def make_embedder(name: str) -> tuple[str, Embedder]:
     try:
         from bondscope.models.encoder import Encoder
 
-        return "minilm", Encoder().encode
+        return "minilm", Encoder(provider="cpu").encode  # one trace: CPU is enough, same everywhere
     except (ImportError, OSError, RuntimeError, ValueError):
         if name == "minilm":
             raise

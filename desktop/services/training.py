@@ -124,7 +124,7 @@ def train(
     test_fraction: float = 0.2,
     seed: int = 0,
     head: str = "logreg",
-    c: float = 1.0,
+    c: float = 0.01,
     features: tuple[str, ...] = DEFAULT_GROUPS,
     provider: str = "auto",
     epochs: int = 1,

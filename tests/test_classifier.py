@@ -1,0 +1,153 @@
+"""The exported encoder against sentence-transformers, the torch-free runtime, the head, and the
+full fine-tune path (a couple of CPU steps). The encoder is exported once per test session into a
+temporary cache folder (`encoder_cache`), which every classifier test module shares."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from bondscope.models import encoder as encoder_module
+from bondscope.models.encoder import Encoder, default_weights_dir, encoder_dir, weights_sha256
+from bondscope.models.head import Head, fit_head
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEXTS = [
+    "Hi.",
+    "Wait, let me check that again: 3 * 4 = 12, so the answer is 12.",
+    "So x = 4.",
+    "Alternatively, we could factor the polynomial as (x - 1)(x + 2) and read off the roots.",
+    "We have a long derivation here " * 60,  # > 256 tokens: truncated like sentence-transformers
+    "Therefore the sum of the roots is -b/a.",
+]
+
+
+@pytest.fixture(scope="session")
+def encoder_cache(tmp_path_factory):
+    """One exported encoder for the whole session (same folder for every module that asks)."""
+    folder = tmp_path_factory.getbasetemp() / "bondscope-cache"
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    Encoder(provider="cpu", variant="int8")  # builds fp32 and int8 on first use
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(default_weights_dir()), device="cpu", local_files_only=True)
+
+
+def test_onnx_matches_pytorch_on_padded_batches_of_mixed_lengths(encoder_cache, reference):
+    onnx = Encoder(provider="cpu", variant="fp32", batch_size=4)
+    expected = reference.encode(TEXTS, normalize_embeddings=True)
+    got, lengths = onnx.encode_with_lengths(TEXTS)
+    assert lengths.max() == 256 and lengths.min() < 10  # really mixed, really truncated
+    assert np.abs(got - expected).max() < 1e-5
+    assert (got * expected).sum(1).min() > 0.99999
+    # A text's embedding does not depend on what it was padded with.
+    alone = np.vstack([onnx.encode([t]) for t in TEXTS])
+    assert np.abs(alone - got).max() < 1e-5
+
+
+def test_int8_and_fp16_stay_close_to_fp32(encoder_cache):
+    fp32 = Encoder(provider="cpu", variant="fp32").encode(TEXTS)
+    int8 = Encoder(provider="cpu", variant="int8")
+    assert int8.variant == "int8" and int8.provider == "CPUExecutionProvider"
+    assert (int8.encode(TEXTS) * fp32).sum(1).min() > 0.95
+    fp16 = Encoder(provider="cpu", variant="fp16").encode(TEXTS)  # the CUDA default; runs on CPU
+    assert (fp16 * fp32).sum(1).min() > 0.999
+
+
+def test_cache_folder_is_keyed_by_weights_and_export_version(encoder_cache, monkeypatch):
+    weights = default_weights_dir()
+    folder = encoder_dir(weights)
+    assert folder.parent == encoder_cache / "bondscope" / "encoders"
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["weights_sha256"] == weights_sha256(weights)
+    assert {"model.onnx", "model.int8.onnx", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    monkeypatch.setattr(encoder_module, "EXPORT_VERSION", "changed")
+    assert encoder_dir(weights) != folder
+
+
+def test_cuda_request_fails_loudly_without_a_usable_gpu(encoder_cache):
+    auto = Encoder(provider="auto")
+    if auto.provider == "CUDAExecutionProvider":
+        pytest.skip("a GPU is usable here")
+    assert auto.variant == "int8"  # the CPU default
+    with pytest.raises(RuntimeError, match="CUDA provider was requested"):
+        Encoder(provider="cuda")
+
+
+def test_runtime_does_not_import_torch(encoder_cache, tmp_path):
+    script = (
+        "import sys\n"
+        "from bondscope.models.encoder import Encoder\n"
+        "import bondscope.plugins.onnx_prelabeler\n"
+        "e = Encoder(provider='cpu')\n"
+        "assert e.encode(['Wait, let me check.', 'So x = 4.']).shape == (2, 384)\n"
+        "heavy = {'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(encoder_cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_head_folds_standardization_and_round_trips(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)) * [1, 10, 100, 1, 1, 1] + [0, 5, -50, 0, 0, 0]
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 5)  # classes 0..3
+    head = fit_head(x, y, c=1.0, balanced=False)
+    z = (x - x.mean(0)) / x.std(0)
+    sk = LogisticRegression(C=1.0, max_iter=2000).fit(z, y)
+    assert np.abs(head.predict_proba(x) - sk.predict_proba(z)).max() < 1e-4
+    sha = head.save(tmp_path / "head.npz")
+    assert len(sha) == 64
+    again = Head.load(tmp_path / "head.npz")
+    assert np.array_equal(again.predict_proba(x), head.predict_proba(x))
+
+
+def test_head_keeps_four_columns_when_classes_are_missing():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3))
+    two = fit_head(x, (x[:, 0] > 0).astype(int) * 2, kind="logreg")  # only N and R
+    probs = two.predict_proba(x)
+    assert probs.shape == (40, 4) and probs[:, [1, 3]].max() < 1e-6
+    mlp = fit_head(x, (x[:, 0] > 0).astype(int) * 3, kind="mlp")  # only N and E
+    assert mlp.predict_proba(x).shape == (40, 4)
+    one = fit_head(x, np.zeros(40, int))
+    assert (one.predict_proba(x).argmax(1) == 0).all()
+
+
+def test_full_finetune_takes_real_steps_and_saves_an_exportable_encoder(encoder_cache, tmp_path):
+    from bondscope.models.finetune import finetune
+
+    texts = [t[:200] for t in TEXTS] * 2
+    labels = list("NRNEDD") * 2
+    info = finetune(
+        default_weights_dir(),
+        texts,
+        labels,
+        tmp_path / "enc",
+        batch_size=4,
+        max_steps=2,
+        max_seq_length=32,
+    )
+    assert info["optimizer_steps"] == 2 and np.isfinite(info["last_loss"])
+    saved = tmp_path / "enc"
+    assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
+    assert weights_sha256(saved) != weights_sha256(default_weights_dir())
