@@ -202,3 +202,13 @@ def test_the_docs_worked_example_plugin(tmp_path):
         "Step 1: add both sides.",
         "Step 2: divide by two.\nSo x = 2.",
     ]
+
+
+def test_every_hook_is_documented_for_plugin_authors():
+    from bondscope import hookspecs
+
+    guide = (DOCS / "plugins.md").read_text("utf-8")
+    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
+    assert len(hooks) >= 8
+    missing = [name for name in hooks if f"`{name}(" not in guide]
+    assert missing == []
