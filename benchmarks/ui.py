@@ -1,6 +1,8 @@
 """UI budgets (design.md): open a 1,000-step trace < 200 ms; keystroke -> committed < 10 ms p99.
 
-Also times a scroll's repaint of the bond gutter and minimap (the trace carries ~2,300 bonds).
+Also times a scroll's repaint of the bond gutter and minimap (the trace carries ~2,300 bonds),
+and the structure panel: its trace side is updated inside every keystroke (so the keystroke
+figure includes it), its corpus side after a debounce (timed here on its own).
 
 Run: .venv/bin/python benchmarks/ui.py   (offscreen; prints numbers, asserts nothing)
 """
@@ -21,7 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from bondscope.plugin_manager import Plugins  # noqa: E402
 from bondscope.services.importing import import_paths  # noqa: E402
 from bondscope.store import Store  # noqa: E402
-from bondscope.ui.main_window import MainWindow  # noqa: E402
+from bondscope.ui.main_window import CORPUS_DEBOUNCE_MS, MainWindow  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402 - Qt must see QT_QPA_PLATFORM first
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -161,6 +163,25 @@ def main() -> int:
             f"({len(gutter.bonds)} bonds, {statistics.median(arcs):.0f} arcs on screen, "
             f"covalent shown): p50 {percentile(paints, 0.5):.2f} ms, "
             f"p99 {percentile(paints, 0.99):.2f} ms"
+        )
+        panel_trace, corpus = [], []
+        side = window.structure.trace
+        steps = view.step_model.steps
+        for i in range(50):
+            steps[i].label = "NDRE"[(i + 1) % 4]  # a changed label, as after a keystroke
+            start = time.perf_counter()
+            window.refresh_trace_structure()  # count 1,000 labels, update the changed items
+            panel_trace.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            window.refresh_corpus()
+            corpus.append((time.perf_counter() - start) * 1000)
+        print(
+            f"structure panel ({'shown' if window.structure_dock.isVisible() else 'HIDDEN'}, "
+            f"{side.behaviors.sum()} labels): trace side update p50 "
+            f"{percentile(panel_trace, 0.5):.2f} ms, p99 {percentile(panel_trace, 0.99):.2f} ms "
+            f"(on the event-loop turn after a label, not inside the keystroke); corpus side via "
+            f"structure.py p50 {percentile(corpus, 0.5):.2f} ms, p99 "
+            f"{percentile(corpus, 0.99):.2f} ms (debounced {CORPUS_DEBOUNCE_MS} ms)"
         )
         QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         window.close()

@@ -218,12 +218,17 @@ class Plugins:
         return available[name]
 
     def call(self, kind: str, name: str, function: Callable[..., T], *args: Any) -> T:
-        """Run plugin code; if it raises anything but bad-input errors, disable its plugin."""
+        """Run plugin code; if it raises anything but bad-input errors, disable its plugin.
+
+        Cancelled passes through: it comes from the caller's progress (e.g. an exporter pulling
+        from a generator that checks for cancel), not from a fault of the plugin.
+        """
         from bondscope.domain import InputError
+        from bondscope.progress import Cancelled
 
         try:
             return function(*args)
-        except (InputError, KeyboardInterrupt):
+        except (InputError, Cancelled, KeyboardInterrupt):
             raise
         except Exception as error:
             raise self.disable(self.owner(kind, name), error) from error

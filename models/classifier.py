@@ -82,7 +82,8 @@ class StepClassifier:
         provider: str = "auto",
         variant: str | None = None,
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
+        sort_by_length: bool = True,
     ) -> None:
         self.folder = Path(folder)
         self.card = read_card(self.folder)
@@ -98,7 +99,12 @@ class StepClassifier:
             )
         self.head = Head.load(head_path)
         encoder = Encoder(
-            weights, provider=provider, variant=variant, threads=threads, batch_size=batch_size
+            weights,
+            provider=provider,
+            variant=variant,
+            threads=threads,
+            batch_size=batch_size,
+            sort_by_length=sort_by_length,
         )
         self.featurize = Featurizer(encoder, self.card["features"])
 

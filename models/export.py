@@ -105,7 +105,7 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
                 dynamic_axes=axes,
             )
 
-    _atomic(folder / VARIANT_FILES["fp32"], write)
+    # The model file comes last: its presence means the folder is complete.
     shutil.copyfile(weights_dir / "tokenizer.json", folder / "tokenizer.json")
     meta = {
         "export_version": EXPORT_VERSION,
@@ -117,6 +117,7 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
         "torch": torch.__version__,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2), "utf-8")
+    _atomic(folder / VARIANT_FILES["fp32"], write)
 
 
 def quantize_int8(fp32: Path, out: Path) -> None:

@@ -83,7 +83,7 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
             progress.advance(1, f"loss {losses[-1]:.3f}")
             check_cancelled(progress)

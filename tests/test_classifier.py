@@ -121,6 +121,7 @@ def test_head_folds_standardization_and_round_trips(tmp_path):
     assert np.array_equal(again.predict_proba(x), head.predict_proba(x))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_head_keeps_four_columns_when_classes_are_missing():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(40, 3))

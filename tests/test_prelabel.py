@@ -195,3 +195,33 @@ def test_train_on_thought_anchors_then_prelabel_with_the_trained_model(tmp_path,
     # int8 at pre-label time vs fp32 in training: close to the card's held-out figure
     assert abs(scored.macro_f1 - card["metrics"]["test"]["macro_f1"]) < 0.1
     assert scored.accuracy > 0.4
+
+
+@pytest.mark.usefixtures("encoder_cache")
+def test_full_level_fine_tunes_exports_and_prelabels(tmp_path, monkeypatch):
+    """`--full` on the CPU with two optimizer steps: the real path, end to end."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    db = small_project(tmp_path, traces=4)
+    with Store(db) as store:
+        for step_id, behavior in zip(
+            [r[0] for r in store.conn.execute("SELECT id FROM steps ORDER BY id")],
+            "NRE" * 4,
+            strict=True,
+        ):
+            store.conn.execute(
+                "INSERT INTO label_events (step_id, annotator_id, behavior, created_at) "
+                "VALUES (?, ?, ?, '2026-01-01')",
+                (step_id, store.annotator_id("gold"), behavior),
+            )
+    result = CliRunner().invoke(
+        cli, ["train", "--db", str(db), "--gold", "gold", "--out", "tiny", "--full", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "data" / "bondscope" / "models" / "tiny"
+    card = read_card(folder)
+    assert card["level"] == "full" and card["encoder"]["weights"] == "encoder"
+    assert card["encoder"]["finetune"]["optimizer_steps"] == 1  # 9 steps, batch 32, 1 epoch
+    plugins = Plugins(load_entry_points=False)
+    with Store(db) as store:
+        done = prelabel(store, plugins, "tiny", provider="cpu")
+    assert (done.status, done.steps) == ("done", 12)

@@ -423,4 +423,3 @@ def newest_model_annotator(store: Store) -> str | None:
         " WHERE a.kind = 'model' OR a.name LIKE 'model:%' ORDER BY e.id DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
-

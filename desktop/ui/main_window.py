@@ -30,11 +30,19 @@ from bondscope.ui.trace_list import (
     TRACE_ID_ROLE,
     UNCERTAINTY,
     ProgressDelegate,
+    ProjectProgress,
     TraceTableModel,
 )
 from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
-from bondscope.ui.workers import ExportWorker, ImportWorker, ServiceWorker
-from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from bondscope.ui.workers import ExportWorker, ImportWorker, PrelabelWorker, ServiceWorker
+from PySide6.QtCore import (
+    QItemSelection,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -48,7 +56,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
     QProgressDialog,
     QSplitter,
     QTableView,
@@ -77,6 +84,8 @@ def legend_html(key_bindings: dict[str, str]) -> str:
 
 
 class MainWindow(QMainWindow):
+    worker_starting = Signal(object)  # a ServiceWorker, connected but not yet started
+
     def __init__(
         self,
         project: Path,
@@ -124,8 +133,7 @@ class MainWindow(QMainWindow):
         # Names share long prefixes and end in what tells them apart: elide the middle.
         self.trace_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.trace_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 90), (2, 70)):  # the name starts with the model anyway
+        for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
@@ -173,7 +181,7 @@ class MainWindow(QMainWindow):
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setSizes([460, 640])
+        splitter.setSizes([520, 600])
         self.setCentralWidget(splitter)
 
         self.structure = StructurePanel()
@@ -181,17 +189,20 @@ class MainWindow(QMainWindow):
         self.structure_dock.setObjectName("structure")
         self.structure_dock.setWidget(self.structure)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.structure_dock)
-        self.resizeDocks([self.structure_dock], [400], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.structure_dock], [380], Qt.Orientation.Horizontal)
         self.structure_dock.visibilityChanged.connect(self._structure_shown)
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
         self.corpus_timer.timeout.connect(self.refresh_corpus)
+        # The trace side follows each label on the next turn of the event loop, not inside the
+        # keystroke: a held key coalesces into one redraw.
+        self.trace_structure_timer = QTimer(self)
+        self.trace_structure_timer.setSingleShot(True)
+        self.trace_structure_timer.setInterval(0)
+        self.trace_structure_timer.timeout.connect(self.refresh_trace_structure)
 
-        self.project_progress = QProgressBar()
-        self.project_progress.setFormat("%v / %m steps labeled")
-        self.project_progress.setMaximumWidth(240)
-        self.project_progress.setToolTip("Steps of this project you labeled")
+        self.project_progress = ProjectProgress()
         self.statusBar().addPermanentWidget(self.project_progress)
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
         self.statusBar().addPermanentWidget(self.annotator_label)
@@ -251,6 +262,12 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.structure_dock.toggleViewAction())
         view_menu.addAction(self.structure.export_action)
         self.tools_menu = self.menuBar().addMenu("&Tools")
+        self.prelabel_trace_action = QAction("Pre-label &This Trace…", self)
+        self.prelabel_trace_action.triggered.connect(lambda: self.choose_prelabel(all_traces=False))
+        self.prelabel_all_action = QAction("Pre-label &All Traces…", self)
+        self.prelabel_all_action.triggered.connect(lambda: self.choose_prelabel(all_traces=True))
+        self.tools_menu.addAction(self.prelabel_trace_action)
+        self.tools_menu.addAction(self.prelabel_all_action)
         settings_menu = self.menuBar().addMenu("&Settings")
         self.shortcuts_action = QAction("&Shortcuts…", self)
         self.shortcuts_action.triggered.connect(self.edit_shortcuts)
@@ -372,7 +389,8 @@ class MainWindow(QMainWindow):
         self.structure.corpus.set_counts(
             counts.behaviors,
             counts.transitions,
-            f"<b>Corpus</b> ({who}, {counts.traces} traces, {counts.behaviors.sum()} steps)",
+            f"<b>Corpus</b> ({who}, {counts.traces} trace{'s' * (counts.traces != 1)},"
+            f" {counts.behaviors.sum()} steps)",
         )
 
     def _structure_shown(self, visible: bool) -> None:
@@ -402,9 +420,7 @@ class MainWindow(QMainWindow):
         self._show_project_progress()
 
     def _show_project_progress(self) -> None:
-        labeled, total = self.trace_model.totals()
-        self.project_progress.setMaximum(max(total, 1))
-        self.project_progress.setValue(labeled)
+        self.project_progress.set_progress(*self.trace_model.totals())
 
     def label_step(self, row: int, behavior: str) -> None:
         """Store the label with the time spent on the step; R asks for a target, others go on."""
@@ -461,7 +477,8 @@ class MainWindow(QMainWindow):
         if bonds_changed:  # a label alone never touches bonds: keep keystrokes cheap
             self.reload_bonds()
         self._show_progress()
-        self.refresh_trace_structure()
+        if not self.trace_structure_timer.isActive():
+            self.trace_structure_timer.start()
         self.corpus_timer.start()  # (re)start: the corpus follows once labeling pauses
         self._show_position()
 
@@ -596,6 +613,23 @@ class MainWindow(QMainWindow):
         worker.succeeded.connect(self._export_done)
         return worker if self.start_worker(worker) else None
 
+    def choose_prelabel(self, all_traces: bool) -> None:
+        """Tools > Pre-label: pick a pre-labeler plugin, then run it on this trace or all."""
+        names = list(self.plugins.prelabelers())
+        if not names:
+            QMessageBox.information(self, "Pre-label", "No pre-labeler plugin is installed.")
+            return
+        name, ok = QInputDialog.getItem(self, "Pre-label", "Pre-labeler:", names, 0, False)
+        if ok:
+            self.start_prelabel(name, None if all_traces else [self.trace_id])  # type: ignore[list-item]
+
+    def start_prelabel(self, prelabeler: str, trace_ids: list[int] | None) -> PrelabelWorker | None:
+        """Pre-label in a worker thread; the hints (hatched bands, `}`) refresh when it ends."""
+        assert self.store is not None
+        worker = PrelabelWorker(self.store.path, self.plugins, prelabeler, trace_ids)
+        worker.succeeded.connect(self._prelabel_done)
+        return worker if self.start_worker(worker) else None
+
     def start_worker(self, worker: ServiceWorker) -> bool:
         """Run one background job with the progress dialog and its Cancel; one at a time.
 
@@ -614,6 +648,7 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(self._work_cancelled)
         worker.finished.connect(self.progress_dialog.reset)
         self.worker = worker
+        self.worker_starting.emit(worker)
         worker.start()
         return True
 
@@ -633,7 +668,10 @@ class MainWindow(QMainWindow):
             self.progress_dialog.setLabelText(note)
 
     def _work_failed(self, message: str) -> None:
-        QMessageBox.warning(self, "Failed", message)
+        """Shown with open(), not exec(): no nested event loop while a worker is winding down."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Failed", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def _work_cancelled(self, message: str) -> None:
         self.statusBar().showMessage(message, 5000)
@@ -647,6 +685,22 @@ class MainWindow(QMainWindow):
             5000,
         )
 
+    def _prelabel_done(self, report: Any) -> None:
+        """Re-read the list (uncertainty) and the shown trace's hints, keeping the position."""
+        row = self.trace_view.current_row()
+        trace_id, self.trace_id = self.trace_id, None
+        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))  # type: ignore[arg-type]
+        self._show_project_progress()
+        if trace_id is not None:
+            self.select_trace(trace_id)
+            self.trace_view.go_to(row)
+        self.refresh_corpus()
+        self.statusBar().showMessage(
+            f"pre-labeling {report.status}: {report.traces} traces, {report.steps} steps"
+            f" as {report.annotator}",
+            5000,
+        )
+
     def _export_done(self, report: ExportReport) -> None:
         self.statusBar().showMessage(f"exported {report.traces} traces to {report.out}", 5000)
 
@@ -655,6 +709,7 @@ class MainWindow(QMainWindow):
             self.worker.cancel()
             self.worker.wait()
         self.corpus_timer.stop()
+        self.trace_structure_timer.stop()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 TICKS = [[(i, behavior) for i, behavior in enumerate(BEHAVIORS)]]
 COLORMAP = pg.colormap.get("viridis")
 EXPORT_WIDTH = 900
+DARK, LIGHT = QColor("black"), QColor("white")
 
 
 class StructureSide:
@@ -79,8 +80,10 @@ class StructureSide:
         return 100 * self.behaviors / total if total else np.zeros(4)
 
     def set_counts(self, behaviors: np.ndarray, transitions: np.ndarray, title: str) -> None:
-        """Show new counts; items are updated in place (no re-creation, no re-layout)."""
-        self.title.setText(title)
+        """Show new counts. Items are updated in place, and only what changed: a text item's
+        setText re-lays out its document, so 20 unchanged ones would cost more than the rest."""
+        if title != self.title.text:
+            self.title.setText(title)
         if np.array_equal(behaviors, self.behaviors) and np.array_equal(
             transitions, self.transitions
         ):
@@ -90,16 +93,23 @@ class StructureSide:
         shares = self.distribution()
         self.bars.setOpts(height=shares)
         for i, text in enumerate(self.bar_texts):
-            text.setText(f"{shares[i]:.0f}%" if self.behaviors.sum() else "")
+            _set_text(text, f"{shares[i]:.0f}%" if self.behaviors.sum() else "")
             text.setPos(i, shares[i])
         percent = self.percent()
         self.image.setImage(percent, levels=(0, 100))
         rows_used = self.transitions.sum(axis=1) > 0
         for i, row_texts in enumerate(self.cell_texts):
             for j, text in enumerate(row_texts):
-                text.setText(f"{percent[i, j]:.0f}" if rows_used[i] else "")
+                _set_text(text, f"{percent[i, j]:.0f}" if rows_used[i] else "")
                 # Dark text on the bright (high) end of viridis, light text on the dark end.
-                text.setColor(QColor("black") if percent[i, j] > 60 else QColor("white"))
+                color = DARK if percent[i, j] > 60 else LIGHT
+                if text.color != color:
+                    text.setColor(color)
+
+
+def _set_text(item: pg.TextItem, text: str) -> None:
+    if item.toPlainText() != text:
+        item.setText(text)
 
 
 class StructurePanel(QWidget):

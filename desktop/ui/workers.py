@@ -98,3 +98,31 @@ class ExportWorker(ServiceWorker):
         return export_traces(
             store, self.plugins, self.format, self.out, overwrite=True, progress=progress
         )
+
+
+class PrelabelWorker(ServiceWorker):
+    """Pre-labeling writes one transaction per batch of traces: a cancel keeps finished batches
+    (each trace fully labeled or untouched) and the service returns a report saying so."""
+
+    title = "Pre-labeling…"
+
+    def __init__(
+        self,
+        project: Path,
+        plugins: Plugins,
+        prelabeler: str,
+        trace_ids: list[int] | None,
+        provider: str = "auto",
+    ) -> None:
+        super().__init__(project)
+        self.plugins = plugins
+        self.prelabeler = prelabeler
+        self.trace_ids = trace_ids
+        self.provider = provider
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        from bondscope.services.prelabeling import prelabel  # heavy plugins load only when used
+
+        return prelabel(
+            store, self.plugins, self.prelabeler, self.trace_ids, self.provider, progress
+        )

@@ -57,8 +57,8 @@ def test_panel_follows_labels_typed_with_keys(qtbot, project, open_window) -> No
         qtbot.keyClick(view, key)
     behaviors, transitions = sql_trace_counts(project, window.trace_id, ANNOTATOR)
     assert behaviors.sum() == 9 and transitions.sum() == 7
-    # The trace side is live: equal right after the keys, before any timer ran.
-    np.testing.assert_array_equal(panel.trace.behaviors, behaviors)
+    # The trace side is live: it follows on the next turn of the event loop.
+    qtbot.waitUntil(lambda: np.array_equal(panel.trace.behaviors, behaviors), timeout=1000)
     np.testing.assert_array_equal(panel.trace.transitions, transitions)
     percent = panel.trace.percent()
     np.testing.assert_allclose(percent[transitions.sum(axis=1) > 0].sum(axis=1), 100)
@@ -75,7 +75,8 @@ def test_panel_follows_labels_typed_with_keys(qtbot, project, open_window) -> No
     window.trace_table.selectRow(1)  # another trace: its side is the model's, the corpus mine
     qtbot.keyClick(window.trace_view, "4")
     behaviors, transitions = sql_trace_counts(project, window.trace_id, ANNOTATOR)
-    np.testing.assert_array_equal(panel.trace.behaviors, behaviors)
+    qtbot.waitUntil(lambda: np.array_equal(panel.trace.behaviors, behaviors), timeout=1000)
+    np.testing.assert_array_equal(panel.trace.transitions, transitions)
     qtbot.waitUntil(lambda: panel.corpus.behaviors.sum() == 10, timeout=3000)
     assert panel.corpus.behaviors[3] == corpus.behaviors[3] + 1
 

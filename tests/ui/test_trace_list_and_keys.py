@@ -92,8 +92,8 @@ def test_columns_sort_by_header_clicks_and_filter(qtbot, project, open_window) -
     assert first.data(Qt.ItemDataRole.EditRole) == pytest.approx(2 / 95)
     assert window.trace_proxy.index(0, AGREEMENT).data() == "50%"
     assert column(window, AGREEMENT, Qt.ItemDataRole.DisplayRole)[1:] == ["", ""]
-    assert window.project_progress.value() == 2
-    assert window.project_progress.maximum() == 95 + 87 + 51
+    assert window.project_progress.labeled == 2
+    assert window.project_progress.total == 95 + 87 + 51
 
     # A fresh read from SQLite gives the same agreement as the in-memory update.
     window.reload_traces()
@@ -245,7 +245,7 @@ def test_settings_annotator_switches_whose_labels_are_shown(qtbot, project, open
     assert "annotator: second" in window.annotator_label.text()
     assert load_settings()["annotator"] == "second"
     assert window.trace_view.step_model.steps[0].label is None  # the first one's label
-    assert window.project_progress.value() == 0
+    assert window.project_progress.labeled == 0
     qtbot.keyClick(window.trace_view, "1")
     with sqlite3.connect(project) as conn:
         rows = conn.execute(

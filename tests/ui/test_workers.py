@@ -41,12 +41,20 @@ class Canceller(QObject):
             dialog = self.window.progress_dialog
             dialog.show()
             button = dialog.findChild(QPushButton)
-            self.qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+            assert button.isVisible() and button.isEnabled()
+            button.click()  # the Cancel button, as a click emits it
+            assert self.window.worker is not None and self.window.worker.cancel_event.is_set()
 
 
-def cancel_on_first_advance(window: MainWindow, qtbot, worker) -> Canceller:
+def cancel_on_first_advance(window: MainWindow, qtbot) -> Canceller:
+    """Hooks the window's next worker before it starts (so no `advanced` can be missed)."""
     canceller = Canceller(window, qtbot)
-    worker.advanced.connect(canceller.on_advanced, Qt.ConnectionType.BlockingQueuedConnection)
+
+    def hook(worker) -> None:
+        worker.advanced.connect(canceller.on_advanced, Qt.ConnectionType.BlockingQueuedConnection)
+        window.worker_starting.disconnect(hook)
+
+    window.worker_starting.connect(hook)
     return canceller
 
 
@@ -82,8 +90,8 @@ def test_cancelled_export_leaves_no_file(qtbot, project, open_window, tmp_path) 
     folder = tmp_path / "out"
     folder.mkdir()
     out = folder / "traces.jsonl"
+    canceller = cancel_on_first_advance(window, qtbot)
     worker = window.start_export("bondscope-jsonl", out)
-    canceller = cancel_on_first_advance(window, qtbot, worker)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000) as blocker:
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -102,8 +110,8 @@ def test_cancelled_import_leaves_the_project_unchanged(
     window.close()  # the window's Store is closed: the dump sees what is committed
     before = dump(tmp_path / "empty.bondscope")
     window = open_window(tmp_path / "empty.bondscope")
+    canceller = cancel_on_first_advance(window, qtbot)
     worker = window.start_import(paths)
-    canceller = cancel_on_first_advance(window, qtbot, worker)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -123,7 +131,50 @@ def test_import_runs_in_a_worker_with_progress(qtbot, tmp_path, open_window) -> 
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
     assert window.trace_model.rowCount() == 3
-    assert window.project_progress.maximum() == 95 + 87 + 51
-    assert window.structure.corpus.behaviors.sum() == 233  # the imported model labels
+    assert window.project_progress.total == 95 + 87 + 51
     assert window.start_import(paths) is not None  # the next job may start
     qtbot.waitUntil(lambda: not window.worker.isRunning(), timeout=30_000)
+
+
+def test_a_cancelled_export_does_not_disable_the_exporter(
+    qtbot, project, open_window, tmp_path
+) -> None:
+    window = open_window(project)
+    out = tmp_path / "traces.jsonl"
+    cancel_on_first_advance(window, qtbot)
+    worker = window.start_export("bondscope-jsonl", out)
+    with qtbot.waitSignal(worker.cancelled, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    worker = window.start_export("bondscope-jsonl", out)  # same plugin, right after
+    with qtbot.waitSignal(worker.succeeded, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_prelabel_this_trace_refreshes_hints_and_uncertainty(qtbot, project, open_window) -> None:
+    window = open_window(project)
+    window.trace_view.go_to(7)
+    trace_id = window.trace_id
+    worker = window.start_prelabel("keywords", [trace_id])
+    with qtbot.waitSignal(worker.succeeded, timeout=60_000) as blocker:
+        pass
+    qtbot.waitUntil(lambda: not worker.isRunning())
+    report = blocker.args[0]
+    assert report.status == "done" and report.traces == 1
+    assert window.trace_view.current_row() == 7  # the position is kept
+    with sqlite3.connect(project) as conn:
+        stored = dict(
+            conn.execute(
+                "SELECT step, confidence FROM current_labels WHERE trace_id = ? AND annotator = ?",
+                (trace_id, report.annotator),
+            ).fetchall()
+        )
+    steps = window.trace_view.step_model.steps
+    assert len(stored) == len(steps)
+    assert [s.confidence for s in steps] == [stored[i] for i in range(len(steps))]
+    row = window.trace_model.rows[window.trace_model.row_of(trace_id)]
+    assert row.uncertainty == pytest.approx(1 - sum(stored.values()) / len(stored))
+    assert report.annotator in window.structure.corpus.title.text  # the newest model's labels
+    assert "pre-labeling done" in window.statusBar().currentMessage()
