@@ -751,16 +751,22 @@ def agreement_command(db, annotators, model, source, tolerance, as_json):
     show_default=True,
     help="ONNX provider for the classifier; auto uses CUDA when it really runs",
 )
+@click.option(
+    "--traces",
+    "pattern",
+    default=None,
+    help="only traces whose name matches this glob, e.g. 'qwq*'",
+)
 @click.option("--model-filter", "model_filter", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
 @json_option
-def prelabel_command(db, prelabeler, provider, model_filter, source, as_json):
+def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, as_json):
     """Label every step with a pre-labeler, as annotator model:NAME@VERSION with confidences."""
     from bondscope.services.prelabeling import prelabel
 
     progress = TerminalProgress()
     with open_project(db) as store:
-        ids = store.trace_ids(model=model_filter, source=source)
+        ids = store.trace_ids(model=model_filter, source=source, pattern=pattern)
         try:
             report = prelabel(store, plugins(), prelabeler, ids, provider, progress)
         except KeyboardInterrupt:

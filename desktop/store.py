@@ -309,8 +309,12 @@ class Store:
         model: str | None = None,
         source: str | None = None,
         names: list[str] | None = None,
+        pattern: str | None = None,
     ) -> list[int]:
-        """Ids of the traces matching every filter given, in insertion order."""
+        """Ids of the traces matching every filter given, in insertion order.
+
+        `pattern` is a glob on the trace name (`*` and `?`), e.g. `deepseek-r1-distill-*`.
+        """
         clauses, params = [], []
         if model is not None:
             clauses.append("model = ?")
@@ -321,6 +325,9 @@ class Store:
         if names is not None:
             clauses.append(f"name IN ({', '.join('?' * len(names))})")
             params.extend(names)
+        if pattern is not None:
+            clauses.append("name GLOB ?")
+            params.append(pattern)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return [
             r[0] for r in self.conn.execute(f"SELECT id FROM traces {where} ORDER BY id", params)

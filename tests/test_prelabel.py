@@ -225,3 +225,20 @@ def test_full_level_fine_tunes_exports_and_prelabels(tmp_path, monkeypatch):
     with Store(db) as store:
         done = prelabel(store, plugins, "tiny", provider="cpu")
     assert (done.status, done.steps) == ("done", 12)
+
+
+def test_prelabel_only_the_traces_matching_a_glob(tmp_path):
+    db = small_project(tmp_path)
+    args = ["prelabel", "--db", str(db), "--model", "keywords", "--traces", "t[02]", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["traces"] == 2
+    with Store(db) as store:
+        names = {
+            row[0]
+            for row in store.conn.execute(
+                "SELECT DISTINCT t.name FROM current_labels c JOIN traces t ON t.id = c.trace_id "
+                "WHERE c.annotator = 'model:keywords@1'"
+            )
+        }
+    assert names == {"t0", "t2"}
