@@ -66,18 +66,23 @@ def fit_head(
     c: float = 0.01,
     balanced: bool = True,
     seed: int = 0,
+    sample_weight: np.ndarray | None = None,
 ) -> Head:
     """Fit on standardized features; `y` holds class indices 0..3 (N, D, R, E).
 
     Classes missing from `y` get a large negative bias, so the head still outputs four columns.
     `balanced` weights classes by inverse frequency: R, E and D are rare, and macro-F1 counts them.
     `c` = 0.01 (strong L2) was the best of 0.001-1 on held-out Thought Anchors traces.
+    `sample_weight` lets weak labels count less than gold ones (for the logistic regression it
+    multiplies the class weights; the MLP has no class weights).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
     if kind not in KINDS:
         raise ValueError(f"unknown head kind {kind!r} (one of {', '.join(KINDS)})")
+    if sample_weight is not None and len(sample_weight) and np.allclose(sample_weight, 1.0):
+        sample_weight = None
     mean = x.mean(axis=0)
     std = x.std(axis=0)
     std[std < 1e-6] = 1.0
@@ -91,7 +96,7 @@ def fit_head(
         model = LogisticRegression(
             C=c, max_iter=2000, class_weight="balanced" if balanced else None, random_state=seed
         )
-        model.fit(z, y)
+        model.fit(z, y, sample_weight=sample_weight)
         weights = [model.coef_.T.astype(np.float32)]
         biases = [model.intercept_.astype(np.float32)]
         if len(present) == 2:  # sklearn stores one column for a binary problem
@@ -105,7 +110,7 @@ def fit_head(
             early_stopping=len(y) > 200,
             random_state=seed,
         )
-        model.fit(z, y)
+        model.fit(z, y, sample_weight=sample_weight)
         weights = [w.astype(np.float32) for w in model.coefs_]
         biases = [b.astype(np.float32) for b in model.intercepts_]
         if len(present) == 2:

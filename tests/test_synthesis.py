@@ -226,13 +226,20 @@ def test_flaky_server_loses_nothing(tmp_path, reference):
 def test_crash_then_resume_continues_where_it_stopped(tmp_path, reference):
     db, questions = tmp_path / "p.db", questions_file(tmp_path)
     healthy_for = 7
+    answered: list[int] = []  # requests the server answered well, whatever order threads ran in
 
     def crashing(body: dict[str, Any], n: int) -> Any:
-        return write_step(body) if n < healthy_for else status(500, "gone")
+        if n < healthy_for:
+            answered.append(n)
+            return write_step(body)
+        return status(500, "gone")
 
     with ChatServer(crashing) as server, pytest.raises(LLMError, match="gave up"):
         synthesize(db, server, questions, max_retries=1)
-    assert len(stored_steps(db)) == healthy_for  # every answer that arrived is stored
+    # Once one request gives up, no new ones start, so how many of the first seven were sent
+    # depends on thread timing; every answer that did arrive is stored.
+    assert 1 <= len(answered) <= healthy_for
+    assert len(stored_steps(db)) == len(answered)
     with Store(db) as store:
         assert store.count("SELECT COUNT(*) FROM runs WHERE status = 'failed'") == 1
 
@@ -245,8 +252,8 @@ def test_crash_then_resume_continues_where_it_stopped(tmp_path, reference):
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["resumed_steps"] == healthy_for and report["status"] == "done"
-    assert len(server.requests) == reference[1] - healthy_for  # nothing asked twice
+    assert report["resumed_steps"] == len(answered) and report["status"] == "done"
+    assert len(server.requests) == reference[1] - len(answered)  # nothing asked twice
     steps = stored_steps(db)
     assert len(steps) == reference[1]
     assert_continuous(steps)

@@ -26,7 +26,8 @@ import json
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from bondscope.models.encoder import (
     weights_sha256,
 )
 from bondscope.models.features import DEFAULT_GROUPS
-from bondscope.models.head import fit_head
+from bondscope.models.head import Head, fit_head
 from bondscope.models.lexicon import keyword_behavior
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.services.evaluation import score
@@ -70,6 +71,8 @@ class TrainReport:
     test_steps: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)  # held-out, the model
     baseline: dict[str, Any] = field(default_factory=dict)  # held-out, the keyword baseline
+    cv: dict[str, Any] = field(default_factory=dict)  # grouped k-fold CV, model and baseline
+    weak_steps: int = 0
     seconds: float = 0.0
     run_id: int | None = None
 
@@ -78,28 +81,53 @@ class TrainReport:
 class GoldTrace:
     trace: Trace
     gold: list[str | None]  # per step
+    weak: list[str | None] = field(default_factory=list)  # per step; empty: no weak labels
+
+
+@dataclass
+class Example:
+    """One trace's feature rows (every step, for context) with its per-step gold and weak labels."""
+
+    name: str
+    x: np.ndarray
+    gold: list[str | None]
+    weak: list[str | None]
+    texts: list[str]
+
+
+def _votes(trace: Trace, annotators: list[str]) -> list[str | None]:
+    """The majority behavior per step among `annotators` (ties: the one named first)."""
+    rank = {name: i for i, name in enumerate(annotators)}
+    votes: dict[int, list[tuple[str, str]]] = {}
+    for label in trace.labels:
+        if label.annotator in rank:
+            votes.setdefault(label.step, []).append((label.behavior, label.annotator))
+    out: list[str | None] = [None] * len(trace.steps)
+    for step, cast in votes.items():
+        counts = Counter(b for b, _ in cast)
+        top = max(counts.values())
+        out[step] = min((rank[a], b) for b, a in cast if counts[b] == top)[1]
+    return out
 
 
 def load_gold(
-    store: Store, gold_annotators: list[str], trace_ids: list[int] | None = None
+    store: Store,
+    gold_annotators: list[str],
+    trace_ids: list[int] | None = None,
+    weak_annotators: list[str] | None = None,
 ) -> list[GoldTrace]:
-    """Traces with at least one gold label, with the majority gold behavior per step."""
-    rank = {name: i for i, name in enumerate(gold_annotators)}
+    """Traces with at least one gold or weak label, with the majority behavior per step of each.
+
+    A trace with only weak labels has an all-None `gold`: it can only ever be training data.
+    """
+    weak_annotators = [a for a in weak_annotators or [] if a not in gold_annotators]
     out = []
     for trace_id in trace_ids if trace_ids is not None else store.trace_ids():
-        trace = store.load_trace(trace_id, annotators=gold_annotators)
+        trace = store.load_trace(trace_id, annotators=gold_annotators + weak_annotators)
         if not trace.labels:
             continue
-        votes: dict[int, list[tuple[str, str]]] = {}
-        for label in trace.labels:
-            votes.setdefault(label.step, []).append((label.behavior, label.annotator))
-        gold: list[str | None] = [None] * len(trace.steps)
-        for step, cast in votes.items():
-            counts = Counter(b for b, _ in cast)
-            top = max(counts.values())
-            tied = [(rank[a], b) for b, a in cast if counts[b] == top]
-            gold[step] = min(tied)[1]
-        out.append(GoldTrace(trace, gold))
+        weak = _votes(trace, weak_annotators) if weak_annotators else []
+        out.append(GoldTrace(trace, _votes(trace, gold_annotators), weak))
     return out
 
 
@@ -111,6 +139,130 @@ def split_traces(names: list[str], test_fraction: float, seed: int) -> tuple[lis
     if test_fraction > 0 and len(order) >= 2:
         n_test = min(max(n_test, 1), len(order) - 1)
     return sorted(shuffled[n_test:]), sorted(shuffled[:n_test])
+
+
+def fold_names(names: list[str], folds: int, seed: int) -> list[list[str]]:
+    """Grouped k-fold over traces: sorted, shuffled with `seed`, dealt round-robin into folds."""
+    order = sorted(names)
+    shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
+    return [sorted(shuffled[k::folds]) for k in range(folds)]
+
+
+def featurize_examples(
+    featurize: Featurizer, data: list[GoldTrace], progress: Progress, label: str
+) -> list[Example]:
+    """Feature rows of every step, encoding a few traces at a time."""
+    progress.start(label, len(data))
+    out = []
+    for at in range(0, len(data), ENCODE_BATCH_TRACES):
+        batch = data[at : at + ENCODE_BATCH_TRACES]
+        for d, x in zip(batch, featurize([d.trace for d in batch]), strict=True):
+            weak = d.weak or [None] * len(d.gold)
+            out.append(Example(d.trace.id, x, d.gold, weak, step_texts(d.trace)))
+        progress.advance(len(batch))
+        check_cancelled(progress)
+    return out
+
+
+def training_rows(
+    examples: list[Example], weak_weight: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, sample weight): every gold step at weight 1, and, when `weak_weight` > 0, every step
+    with a weak label but no gold one at `weak_weight` (gold wins where both exist)."""
+    xs, ys, ws = [], [], []
+    for e in examples:
+        for i, (g, k) in enumerate(zip(e.gold, e.weak, strict=True)):
+            label, weight = (g, 1.0) if g is not None else (k, weak_weight)
+            if label is not None and weight > 0:
+                xs.append(e.x[i])
+                ys.append(BEHAVIORS.index(label))
+                ws.append(weight)
+    width = examples[0].x.shape[1] if examples else 0
+    x = np.vstack(xs) if xs else np.zeros((0, width), np.float32)
+    return x, np.array(ys, np.int64), np.array(ws, np.float64)
+
+
+def gold_rows(examples: list[Example]) -> tuple[np.ndarray, list[str], list[str]]:
+    """(x, gold behaviors, step texts) of the gold-labeled steps only: what is ever scored."""
+    xs, gold, texts = [], [], []
+    for e in examples:
+        keep = [i for i, g in enumerate(e.gold) if g is not None]
+        xs.append(e.x[keep])
+        gold.extend(e.gold[i] for i in keep)  # type: ignore[misc]
+        texts.extend(e.texts[i] for i in keep)
+    return np.vstack(xs), gold, texts
+
+
+def _summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample sd over folds of macro-F1, accuracy, ECE and per-class F1."""
+
+    def stats(values: list[float | None]) -> dict[str, float] | None:
+        kept = [v for v in values if v is not None]
+        if not kept:
+            return None
+        return {
+            "mean": float(np.mean(kept)),
+            "sd": float(np.std(kept, ddof=1 if len(kept) > 1 else 0)),
+        }
+
+    out: dict[str, Any] = {
+        k: stats([s[k] for s in scores]) for k in ("macro_f1", "accuracy", "ece")
+    }
+    out["f1"] = {b: stats([s["per_class"][b]["f1"] for s in scores]) for b in BEHAVIORS}
+    return out
+
+
+def cross_validate(
+    examples: list[Example],
+    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], Head],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    weak_weight: float = 0.0,
+    extra: list[Example] | None = None,
+    alternate: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Grouped k-fold CV over the gold traces in `examples`: each is held out exactly once.
+
+    A fold's head sees the other gold traces (with their weak labels at `weak_weight`) and the
+    weak-only traces in `extra`; the held-out traces contribute no rows at all, weak or gold, and
+    are scored on gold steps only. The keyword baseline is scored on the same steps. With
+    `alternate` (trace name -> other feature rows, e.g. from the int8 encoder) the share of
+    held-out steps whose label is unchanged on those features is reported too.
+    """
+    by_name = {e.name: e for e in examples}
+    model, baseline, pooled_gold, pooled_pred, pooled_conf = [], [], [], [], []
+    agree = []
+    for held in fold_names(list(by_name), folds, seed):
+        train_set = [e for e in examples if e.name not in held] + list(extra or [])
+        test_set = [by_name[n] for n in held]
+        head = fit(*training_rows(train_set, weak_weight))
+        x, gold, texts = gold_rows(test_set)
+        probs = head.predict_proba(x)
+        predicted = [BEHAVIORS[i] for i in probs.argmax(1)]
+        model.append(score(gold, predicted, probs.max(1).tolist()))
+        baseline.append(score(gold, [keyword_behavior(t) for t in texts]))
+        pooled_gold += gold
+        pooled_pred += predicted
+        pooled_conf += probs.max(1).tolist()
+        if alternate is not None:
+            other = [replace(e, x=alternate[e.name]) for e in test_set]
+            agree.append(head.predict_proba(gold_rows(other)[0]).argmax(1) == probs.argmax(1))
+    result: dict[str, Any] = {
+        "unit": "trace",
+        "folds": folds,
+        "seed": seed,
+        "traces": len(by_name),
+        "fold_traces": fold_names(list(by_name), folds, seed),
+        "model": _summary(model),
+        "keyword_baseline": _summary(baseline),
+        "model_per_fold_macro_f1": [s["macro_f1"] for s in model],
+        "keyword_per_fold_macro_f1": [s["macro_f1"] for s in baseline],
+        "pooled": score(pooled_gold, pooled_pred, pooled_conf),
+    }
+    if agree:
+        result["int8_label_agreement"] = float(np.concatenate(agree).mean())
+    return result
 
 
 def train(
@@ -126,14 +278,20 @@ def train(
     head: str = "logreg",
     c: float = 0.01,
     features: tuple[str, ...] = DEFAULT_GROUPS,
+    weak: list[str] | None = None,
+    weak_weight: float = 0.3,
+    folds: int = 0,
     provider: str = "auto",
     epochs: int = 1,
     max_steps: int | None = None,
     progress: Progress | None = None,
 ) -> TrainReport:
-    """Train, evaluate on held-out traces, write the model folder, record it (module doc)."""
+    """Train, evaluate on held-out traces (and/or by `folds`-fold CV), write the model folder,
+    record it (module doc)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+    if level == "full" and folds:
+        raise ValueError("cross-validation would score an encoder fine-tuned on its test folds")
     progress = progress or NullProgress()
     began = time.perf_counter()
     target = Path(out_dir) if out_dir is not None else user_models_dir() / out_name
@@ -147,6 +305,9 @@ def train(
         "head": head,
         "c": c,
         "features": list(features),
+        "weak": list(weak or []),
+        "weak_weight": weak_weight if weak else 0.0,
+        "folds": folds,
         "provider": provider,
         "epochs": epochs,
         "max_steps": max_steps,
@@ -178,10 +339,11 @@ def _train(
     report: TrainReport,
     progress: Progress,
 ) -> None:
-    data = load_gold(store, gold_annotators, trace_ids)
-    if not data:
+    data = load_gold(store, gold_annotators, trace_ids, params["weak"])
+    by_name = {d.trace.id: d for d in data if any(g is not None for g in d.gold)}
+    if not by_name:
         raise LookupError(f"no labels by {', '.join(gold_annotators)} in this project")
-    by_name = {d.trace.id: d for d in data}
+    weak_only = [d for d in data if d.trace.id not in by_name]
     train_names, test_names = split_traces(list(by_name), params["test_fraction"], params["seed"])
     train_set = [by_name[n] for n in train_names]
     test_set = [by_name[n] for n in test_names]
@@ -206,27 +368,60 @@ def _train(
         weights = staging / ENCODER
     encoder = Encoder(weights, provider=params["provider"], variant="fp32")
     featurize = Featurizer(encoder, params["features"])
-    x_train, y_train = _matrix(featurize, train_set, progress, "encoding training traces")
-    head = fit_head(x_train, y_train, kind=params["head"], c=params["c"], seed=params["seed"])
+    gold_examples = featurize_examples(featurize, list(by_name.values()), progress, "encoding")
+    extra = featurize_examples(featurize, weak_only, progress, "encoding weak-only traces")
+    examples = {e.name: e for e in gold_examples}
+    int8 = _int8_rows(weights, featurize, list(by_name.values()) if params["folds"] else test_set)
+
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
+        return fit_head(
+            x, y, kind=params["head"], c=params["c"], seed=params["seed"], sample_weight=w
+        )
+
     card_metrics: dict[str, Any] = {}
+    if params["folds"]:
+        progress.start(f"{params['folds']}-fold cross-validation", 1)
+        report.cv = cross_validate(
+            gold_examples,
+            fit,
+            folds=params["folds"],
+            seed=params["seed"],
+            weak_weight=params["weak_weight"],
+            extra=extra,
+            alternate=int8,
+        )
+        card_metrics["cv"] = report.cv
+        progress.advance(1)
+    x_train, y_train, w_train = training_rows(
+        [examples[n] for n in train_names] + extra, params["weak_weight"]
+    )
+    head = fit(x_train, y_train, w_train)
     if test_set:
-        x_test, y_test = _matrix(featurize, test_set, progress, "encoding held-out traces")
+        x_test, gold, texts = gold_rows([examples[n] for n in test_names])
         probs = head.predict_proba(x_test)
-        gold = [BEHAVIORS[i] for i in y_test]
         predicted = [BEHAVIORS[i] for i in probs.argmax(1)]
-        report.test_steps = len(y_test)
+        report.test_steps = len(gold)
         report.metrics = score(gold, predicted, probs.max(1).tolist())
-        report.baseline = score(gold, _keyword_labels(test_set))
-        card_metrics = {"test": report.metrics, "keyword_baseline_test": report.baseline}
-        card_metrics["int8_label_agreement"] = _int8_agreement(
-            weights, featurize, test_set, head, probs
+        report.baseline = score(gold, [keyword_behavior(t) for t in texts])
+        card_metrics["test"] = report.metrics
+        card_metrics["keyword_baseline_test"] = report.baseline
+        x_int8 = gold_rows([replace(examples[n], x=int8[n]) for n in test_names])[0]
+        card_metrics["int8_label_agreement"] = float(
+            (head.predict_proba(x_int8).argmax(1) == probs.argmax(1)).mean()
         )
     check_cancelled(progress)
     head_sha = head.save(staging / HEAD)
     weights_sha = weights_sha256(weights)
     report.version = hashlib.sha256(f"{head_sha}:{weights_sha}".encode()).hexdigest()[:12]
     report.train_traces, report.test_traces = len(train_set), len(test_set)
-    report.train_steps = len(y_train)
+    train_gold = [g for n in train_names for g in examples[n].gold if g is not None]
+    weak_rows = [
+        k
+        for e in [examples[n] for n in train_names] + extra
+        for g, k in zip(e.gold, e.weak, strict=True)
+        if g is None and k is not None and params["weak_weight"] > 0
+    ]
+    report.train_steps, report.weak_steps = len(train_gold), len(weak_rows)
     card = {
         "name": report.name,
         "version": report.version,
@@ -250,7 +445,12 @@ def _train(
             "vote": "majority per step; ties go to the annotator named first",
             "train_steps": report.train_steps,
             "test_steps": report.test_steps,
-            "train_support": dict(Counter(BEHAVIORS[i] for i in y_train)),
+            "train_support": dict(Counter(train_gold)),
+            "weak_annotators": params["weak"],
+            "weak_weight": params["weak_weight"],
+            "weak_steps": report.weak_steps,
+            "weak_support": dict(Counter(weak_rows)),
+            "weak_only_traces": sorted(d.trace.id for d in weak_only),
         },
         "split": {
             "unit": "trace",
@@ -273,6 +473,7 @@ def _train(
             "path = excluded.path, sha256 = excluded.sha256, card = excluded.card",
             (report.name, report.version, str(target), head_sha, json.dumps(card), now()),
         )
+        cv_f1 = report.cv["model"]["macro_f1"] if report.cv else None
         store.finish_run(
             report.run_id,
             "done",
@@ -281,6 +482,7 @@ def _train(
                 "train_traces": report.train_traces,
                 "test_traces": report.test_traces,
                 "macro_f1": report.metrics.get("macro_f1"),
+                "cv_macro_f1": cv_f1["mean"] if cv_f1 else None,
             },
         )
 
@@ -296,41 +498,12 @@ def _rows(data: list[GoldTrace]) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def _matrix(
-    featurize: Featurizer, data: list[GoldTrace], progress: Progress, label: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and class indices of the gold-labeled steps, encoding a few traces at a time."""
-    progress.start(label, len(data))
-    xs, ys = [], []
-    for at in range(0, len(data), ENCODE_BATCH_TRACES):
-        batch = data[at : at + ENCODE_BATCH_TRACES]
-        for d, x in zip(batch, featurize([d.trace for d in batch]), strict=True):
-            keep = [i for i, g in enumerate(d.gold) if g is not None]
-            xs.append(x[keep])
-            ys.extend(BEHAVIORS.index(d.gold[i]) for i in keep)
-        progress.advance(len(batch))
-        check_cancelled(progress)
-    return np.vstack(xs), np.array(ys, np.int64)
-
-
-def _keyword_labels(data: list[GoldTrace]) -> list[str]:
-    return [
-        keyword_behavior(text)
-        for d in data
-        for text, gold in zip(step_texts(d.trace), d.gold, strict=True)
-        if gold is not None
-    ]
-
-
-def _int8_agreement(
-    weights: Path, featurize: Featurizer, test_set: list[GoldTrace], head: Any, probs: np.ndarray
-) -> float:
-    """Share of held-out steps whose label is the same with the int8 encoder (the CPU default)."""
+def _int8_rows(
+    weights: Path, featurize: Featurizer, data: list[GoldTrace]
+) -> dict[str, np.ndarray]:
+    """Feature rows from the int8 encoder (the CPU default), to measure how often it changes a
+    label the fp32-trained head gives."""
+    if not data:
+        return {}
     int8 = Featurizer(Encoder(weights, provider="cpu", variant="int8"), featurize.groups)
-    x = np.vstack(
-        [
-            x[[i for i, g in enumerate(d.gold) if g is not None]]
-            for d, x in zip(test_set, int8([d.trace for d in test_set]), strict=True)
-        ]
-    )
-    return float((head.predict_proba(x).argmax(1) == probs.argmax(1)).mean())
+    return {e.name: e.x for e in featurize_examples(int8, data, NullProgress(), "int8")}

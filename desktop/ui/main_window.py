@@ -19,6 +19,7 @@ from bondscope.services.structure import Selection, transition_counts
 from bondscope.store import Store, StoreError
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
+from bondscope.ui.metrics_dock import MetricsPanel
 from bondscope.ui.minimap import Minimap
 from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys
 from bondscope.ui.structure_panel import StructurePanel
@@ -191,6 +192,19 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.structure_dock)
         self.resizeDocks([self.structure_dock], [380], Qt.Orientation.Horizontal)
         self.structure_dock.visibilityChanged.connect(self._structure_shown)
+        # Metrics: hidden until View > Metrics; computes in worker threads, only while shown.
+        self.metrics = MetricsPanel(self.annotator)
+        self.metrics.step_requested.connect(self._metrics_step)
+        self.metrics_dock = QDockWidget("Metrics", self)
+        self.metrics_dock.setObjectName("metrics")
+        self.metrics_dock.setWidget(self.metrics)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
+        self.tabifyDockWidget(self.structure_dock, self.metrics_dock)
+        self.structure_dock.raise_()
+        self.metrics_dock.hide()
+        self.metrics_dock.visibilityChanged.connect(
+            lambda visible: self.metrics.set_live(visible, self.store)
+        )
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
@@ -261,6 +275,10 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.minimap_action)
         view_menu.addAction(self.structure_dock.toggleViewAction())
         view_menu.addAction(self.structure.export_action)
+        metrics_action = self.metrics_dock.toggleViewAction()
+        metrics_action.setText("&Metrics")
+        metrics_action.triggered.connect(self._metrics_toggled)
+        view_menu.addAction(metrics_action)
         self.tools_menu = self.menuBar().addMenu("&Tools")
         self.prelabel_trace_action = QAction("Pre-label &This Trace…", self)
         self.prelabel_trace_action.triggered.connect(lambda: self.choose_prelabel(all_traces=False))
@@ -300,6 +318,7 @@ class MainWindow(QMainWindow):
         save_settings(self.settings)
         self.setWindowTitle(f"Bondscope: {path.name}")
         self.trace_id = None
+        self.metrics.set_project(path, store)
         self.reload_traces()
         self.refresh_corpus()
 
@@ -352,6 +371,7 @@ class MainWindow(QMainWindow):
         self.trace_view.setFocus()
         self._show_progress()
         self.refresh_trace_structure()
+        self.metrics.set_trace(trace_id)
         self._show_position()
 
     def reload_bonds(self) -> None:
@@ -376,7 +396,9 @@ class MainWindow(QMainWindow):
     def refresh_corpus(self) -> None:
         """The panel's corpus side: my labels over the project, or the newest model's when I
         have none yet. One grouped SQL query (structure.transition_counts); called on a
-        debounce timer after labeling, never per keystroke."""
+        debounce timer after labeling, never per keystroke. The metrics dock hears of it here."""
+        if self.store is not None:
+            self.metrics.labels_changed(self.store)
         if self.store is None or not self.structure_dock.isVisible():
             return
         who = self.annotator
@@ -397,6 +419,17 @@ class MainWindow(QMainWindow):
         if visible:  # catch up on what changed while hidden
             self.refresh_trace_structure()
             self.refresh_corpus()
+
+    def _metrics_toggled(self, shown: bool) -> None:
+        """View > Metrics: bring the dock to the front of its tab group, wide enough to read."""
+        if shown:
+            self.metrics_dock.raise_()
+            self.resizeDocks([self.metrics_dock], [640], Qt.Orientation.Horizontal)
+
+    def _metrics_step(self, row: int) -> None:
+        """A step clicked on the geometry map: go there in the trace view."""
+        self.trace_view.go_to(row)
+        self.trace_view.setFocus()
 
     # -- labeling --------------------------------------------------------------------------------
 
@@ -548,6 +581,7 @@ class MainWindow(QMainWindow):
         self.settings["annotator"] = name
         save_settings(self.settings)
         self.annotator_label.setText(f"annotator: {name}")
+        self.metrics.me = name
         trace_id, self.trace_id = self.trace_id, None
         self.trace_model.set_rows(labeling.trace_rows(self.store, name))  # type: ignore[arg-type]
         self._show_project_progress()
@@ -710,6 +744,7 @@ class MainWindow(QMainWindow):
             self.worker.wait()
         self.corpus_timer.stop()
         self.trace_structure_timer.stop()
+        self.metrics.shutdown()
         if self.store is not None:
             self.store.close()
             self.store = None

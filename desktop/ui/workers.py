@@ -9,6 +9,7 @@ raises Cancelled, and its transaction (import, pre-label) or staged output (expo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,20 @@ class PrelabelWorker(ServiceWorker):
         return prelabel(
             store, self.plugins, self.prelabeler, self.trace_ids, self.provider, progress
         )
+
+
+class CallWorker(ServiceWorker):
+    """Runs one Qt-free function of a Store off the GUI thread (the metrics dock's computations).
+
+    Each call gets its own connection, like the jobs above; nothing here is cancellable, so the
+    owner waits for a running call before it drops the worker.
+    """
+
+    title = "Computing…"
+
+    def __init__(self, project: Path, function: Callable[[Store], Any]) -> None:
+        super().__init__(project)
+        self.function = function
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        return self.function(store)

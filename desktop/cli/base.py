@@ -1,0 +1,122 @@
+"""The command-line group and the helpers every command shares (progress, JSON output, errors)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import click
+from bondscope import __version__
+from bondscope.domain import InputError
+from bondscope.plugin_manager import PluginError, Plugins
+from bondscope.progress import Cancelled
+from bondscope.store import Store, StoreError
+
+
+@cache
+def plugins() -> Plugins:
+    return Plugins()
+
+
+class TerminalProgress:
+    """A tqdm bar on stderr; silent when stderr is not a terminal (CI logs, pipes)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, label: str, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(
+            total=total, desc=label, unit="item", file=sys.stderr, disable=None, leave=False
+        )
+
+    def advance(self, amount: int = 1, note: str = "") -> None:
+        if self.bar is not None:
+            self.bar.update(amount)
+            if note:
+                self.bar.set_postfix_str(note, refresh=False)
+
+    def cancelled(self) -> bool:
+        return False  # Ctrl+C raises KeyboardInterrupt, which rolls the transaction back
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def open_project(db: Path, create: bool = False) -> Store:
+    return Store(db, create=create)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities (e.g. an undefined correlation) become null: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def emit(data: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def cell(value: Any) -> str:
+    """A number for a text table: four significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        options[key.strip()] = value
+    return options
+
+
+class BondscopeGroup(click.Group):
+    """Turns expected failures into one clear line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (InputError, StoreError, PluginError, LookupError) as error:
+            message = error.args[0] if isinstance(error, LookupError) else str(error)
+            click.echo(f"error: {message}", err=True)
+            sys.exit(1)
+        except (KeyboardInterrupt, Cancelled):
+            click.echo("cancelled; the project was left as it was", err=True)
+            sys.exit(130)
+
+
+db_option = click.option(
+    "--db", "db", type=click.Path(path_type=Path), required=True, help="project file (SQLite)"
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
+
+
+@click.group(cls=BondscopeGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="bondscope")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Bondscope: label, measure and synthesize the behavior structure of long CoT traces.
+
+    Without a command, opens the desktop app on the last project (or the demo project).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(cli.get_command(ctx, "gui"))

@@ -1,0 +1,145 @@
+"""Pre-labeling, training and evaluating the step classifier (docs/classifier.md)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import click
+from bondscope.cli.base import (
+    TerminalProgress,
+    cell,
+    cli,
+    db_option,
+    emit,
+    json_option,
+    open_project,
+    plugins,
+)
+
+# -- pre-labeling, training, evaluation (services/prelabeling.py, training.py, evaluation.py) ---
+
+
+@cli.command(name="prelabel")
+@db_option
+@click.option(
+    "--model",
+    "prelabeler",
+    default="bondscope-minilm",
+    show_default=True,
+    help="pre-labeler name (see `bondscope plugins`): a trained model, keywords, ...",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="ONNX provider for the classifier; auto uses CUDA when it really runs",
+)
+@click.option(
+    "--traces",
+    "pattern",
+    default=None,
+    help="only traces whose name matches this glob, e.g. 'qwq*'",
+)
+@click.option("--model-filter", "model_filter", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, as_json):
+    """Label every step with a pre-labeler, as annotator model:NAME@VERSION with confidences."""
+    from bondscope.services.prelabeling import prelabel
+
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        ids = store.trace_ids(model=model_filter, source=source, pattern=pattern)
+        try:
+            report = prelabel(store, plugins(), prelabeler, ids, provider, progress)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(
+                "cancelled; the traces labeled so far are kept (run marked cancelled)", err=True
+            )
+            sys.exit(130)
+        finally:
+            progress.close()
+    data = {**asdict(report), "steps_per_second": report.steps_per_second}
+    lines = [
+        f"{report.status}: {report.steps} steps of {report.traces} traces labeled as "
+        f"{report.annotator} in {report.seconds:.1f} s ({report.steps_per_second:.0f} steps/s)",
+    ]
+    if report.provider:
+        lines.append(f"provider: {report.provider}")
+    emit(data, as_json, lines)
+
+
+@cli.command(name="train")
+@db_option
+@click.option("--gold", required=True, help="gold annotator(s), comma-separated (majority vote)")
+@click.option("--out", "out_name", required=True, help="model name (user data dir models/NAME)")
+@click.option("--full", is_flag=True, help="fine-tune MiniLM itself first (meant for a GPU)")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True, help="held-out traces")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the trace split")
+@click.option("--epochs", type=int, default=1, show_default=True, help="with --full")
+@json_option
+def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json):
+    """Train the step classifier on gold labels; scores it on held-out traces."""
+    from bondscope.services.training import train
+
+    annotators = [name.strip() for name in gold.split(",") if name.strip()]
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        try:
+            report = train(
+                store,
+                annotators,
+                out_name,
+                "full" if full else "head",
+                test_fraction=test_fraction,
+                seed=seed,
+                epochs=epochs,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+    lines = [
+        f"model {report.name}@{report.version} ({report.level}) written to {report.folder}",
+        f"trained on {report.train_steps} steps of {report.train_traces} traces; "
+        f"held out {report.test_steps} steps of {report.test_traces} traces",
+    ]
+    if report.metrics:
+        lines.append(
+            f"held-out macro-F1 {cell(report.metrics['macro_f1'])} "
+            f"(keyword baseline {cell(report.baseline['macro_f1'])}), "
+            f"accuracy {cell(report.metrics['accuracy'])}"
+        )
+    emit(asdict(report), as_json, lines)
+
+
+@cli.command(name="eval")
+@db_option
+@click.option("--gold", required=True, help="the reference annotator")
+@click.option("--pred", required=True, help="the annotator to score, e.g. model:NAME@VERSION")
+@click.option("--model", "model_filter", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def eval_command(db, gold, pred, model_filter, source, as_json):
+    """Score one annotator against another; steps are matched by character overlap."""
+    from bondscope.domain import BEHAVIORS
+    from bondscope.services.evaluation import evaluate
+
+    with open_project(db) as store:
+        report = evaluate(store, gold, pred, store.trace_ids(model=model_filter, source=source))
+    lines = [
+        f"{pred} vs {gold}: {report.matched} steps of {report.traces} traces matched "
+        f"({report.unmatched} gold steps unmatched)",
+        f"accuracy {cell(report.accuracy)}  macro-F1 {cell(report.macro_f1)}  "
+        f"ECE {cell(report.ece)}",
+        "class\tprecision\trecall\tF1\tsupport",
+        *(
+            f"{b}\t{cell(v['precision'])}\t{cell(v['recall'])}\t{cell(v['f1'])}\t{v['support']}"
+            for b, v in report.per_class.items()
+        ),
+        "confusion (rows gold, columns predicted " + " ".join(BEHAVIORS) + "):",
+        *("  " + " ".join(f"{n:6d}" for n in row) for row in report.confusion),
+    ]
+    emit(asdict(report), as_json, lines)

@@ -1,0 +1,180 @@
+"""Commands that move data in and out of a project: import, segment, stats, export, plugins."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from bondscope.cli.base import (
+    TerminalProgress,
+    cli,
+    db_option,
+    emit,
+    json_option,
+    open_project,
+    parse_options,
+    plugins,
+)
+
+
+@cli.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@click.option(
+    "--format",
+    "format_",
+    default="auto",
+    show_default=True,
+    help="importer name (see `bondscope plugins`), or auto to detect per file",
+)
+@click.option(
+    "--segmenter",
+    default="paragraph",
+    show_default=True,
+    help="segmenter for traces that come without steps",
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="importer option, e.g. response_field=output (repeatable)",
+)
+@json_option
+def import_command(paths, db, format_, segmenter, options, as_json):
+    """Import traces from files and folders (one transaction: all or nothing)."""
+    from bondscope.services.importing import import_paths
+
+    progress = TerminalProgress()
+    with open_project(db, create=True) as store:
+        try:
+            report = import_paths(
+                store,
+                plugins(),
+                list(paths),
+                format=format_,
+                segmenter=segmenter,
+                options=parse_options(options),
+                progress=progress,
+            )
+        finally:
+            progress.close()
+    lines = [
+        f"imported {report.traces} traces, {report.steps} steps, {report.labels} labels, "
+        f"{report.bonds} bonds from {report.files} files",
+    ]
+    if report.duplicates:
+        lines.append(f"{report.duplicates} traces were already in the project (new labels merged)")
+    if report.renamed:
+        lines.append(
+            f"{report.renamed} traces were renamed (#2, #3, ...) because their id was taken"
+        )
+    if report.unmatched:
+        lines.append(f"{report.unmatched} labels/bonds of duplicates matched no stored step")
+    if report.skipped:
+        lines.append(f"skipped {len(report.skipped)} files no importer recognizes:")
+        lines += [f"  {path}" for path in report.skipped]
+    emit(asdict(report), as_json, lines)
+
+
+@cli.command()
+@db_option
+@click.option("--segmenter", default="paragraph", show_default=True)
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def segment(db, segmenter, model, source, as_json):
+    """Re-segment traces; labels of steps whose span did not change are kept."""
+    from bondscope.services.segmenting import resegment
+
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        ids = store.trace_ids(model=model, source=source)
+        try:
+            report = resegment(store, plugins(), segmenter, ids, progress)
+        finally:
+            progress.close()
+    lines = [
+        f"{report.changed} of {report.traces} traces re-segmented: {report.steps_kept} steps kept, "
+        f"{report.steps_added} added, {report.steps_retired} retired",
+    ]
+    if report.dropped:
+        lines.append(f"{len(report.dropped)} labels were on retired steps (kept in the history):")
+        lines += [
+            f"  {d.trace} step {d.step}: {d.behavior} by {d.annotator}" for d in report.dropped
+        ]
+    emit(asdict(report), as_json, lines)
+
+
+@cli.command()
+@db_option
+@json_option
+def stats(db, as_json):
+    """Counts of traces, steps, and labels per annotator and per behavior."""
+    from bondscope.services.stats import project_stats
+
+    with open_project(db) as store:
+        data = project_stats(store)
+    lines = [
+        f"traces: {data['traces']}",
+        f"steps: {data['steps']} ({data['labeled_steps']} labeled)",
+        f"labels: {data['labels']}  bonds: {data['bonds']}",
+        "by behavior: " + "  ".join(f"{b}={n}" for b, n in data["by_behavior"].items()),
+    ]
+    for name, entry in data["annotators"].items():
+        counts = "  ".join(f"{b}={n}" for b, n in entry["by_behavior"].items())
+        lines.append(f"  {name} ({entry['kind']}): {entry['labels']} labels  {counts}")
+    emit(data, as_json, lines)
+
+
+@cli.command()
+@db_option
+@click.option("--format", "format_", required=True, help="exporter name (see `bondscope plugins`)")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@click.option("--overwrite", is_flag=True, help="replace OUT if it exists")
+@json_option
+def export(db, format_, out, annotators, model, source, overwrite, as_json):
+    """Export traces with their steps, current labels and bonds."""
+    from bondscope.services.exporting import export_traces
+
+    progress = TerminalProgress()
+    with open_project(db) as store:
+        ids = store.trace_ids(model=model, source=source)
+        try:
+            report = export_traces(
+                store,
+                plugins(),
+                format_,
+                out,
+                trace_ids=ids,
+                annotators=list(annotators) or None,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+    emit(asdict(report), as_json, [f"exported {report.traces} traces to {report.out}"])
+
+
+@cli.command(name="plugins")
+@json_option
+def plugins_command(as_json):
+    """List the loaded plugins, where they come from and what they provide."""
+    loaded = plugins()
+    infos = loaded.describe()
+    data = {
+        "plugins": [asdict(info) for info in infos],
+        "failures": [{"plugin": f.plugin, "error": f.error} for f in loaded.failures],
+    }
+    lines = []
+    for info in infos:
+        lines.append(f"{info.name}  [{info.origin}]")
+        lines += [f"    {item}" for item in info.provides]
+    for failure in loaded.failures:
+        lines.append(f"FAILED {failure.plugin}: {failure.error}")
+    emit(data, as_json, lines)
