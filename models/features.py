@@ -11,6 +11,9 @@ neighbors), D continues the backbone. The groups, chosen by measurement (docs/cl
 - `position`: relative position in the trace, first step, last step (3).
 - `length`: log token count (truncated at 256) and log character count, scaled (2).
 - `cues`: cue-word flags for R, E, D from `bondscope.models.lexicon` (3).
+- `keyword`: the keyword baseline's own label, one-hot N, D, R, E (4). The flags say which cues
+  occur; this says which one the baseline acts on (the earliest), which the linear head cannot
+  rebuild from the flags.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from bondscope.models.lexicon import cue_flags
+from bondscope.domain import BEHAVIORS
+from bondscope.models.lexicon import cue_flags, keyword_behavior
 
-GROUPS = ("step", "neighbors", "similarity", "position", "length", "cues")
+GROUPS = ("step", "neighbors", "similarity", "position", "length", "cues", "keyword")
 DEFAULT_GROUPS = GROUPS
 
 
@@ -32,6 +36,7 @@ def group_width(group: str, dim: int) -> int:
         "position": 3,
         "length": 2,
         "cues": 3,
+        "keyword": 4,
     }[group]
 
 
@@ -68,6 +73,10 @@ def trace_features(
             )
         elif group == "cues":
             parts.append(np.array([cue_flags(t) for t in texts], np.float32).reshape(n, 3))
+        elif group == "keyword":
+            one_hot = np.zeros((n, len(BEHAVIORS)), np.float32)
+            one_hot[np.arange(n), [BEHAVIORS.index(keyword_behavior(t)) for t in texts]] = 1.0
+            parts.append(one_hot)
     return np.hstack([p.astype(np.float32, copy=False) for p in parts])
 
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from bondscope.domain import BEHAVIORS
 from bondscope.models import encoder as encoder_module
 from bondscope.models.encoder import Encoder, default_weights_dir, encoder_dir, weights_sha256
 from bondscope.models.head import Head, fit_head
@@ -152,3 +153,48 @@ def test_full_finetune_takes_real_steps_and_saves_an_exportable_encoder(encoder_
     saved = tmp_path / "enc"
     assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
     assert weights_sha256(saved) != weights_sha256(default_weights_dir())
+
+
+def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_it():
+    from bondscope.services.training import Example, cross_validate, fold_names, training_rows
+
+    rng = np.random.default_rng(2)
+    names = [f"t{i:02d}" for i in range(11)]
+    folds = fold_names(names, 5, seed=0)
+    assert sorted(n for fold in folds for n in fold) == names  # each trace in exactly one fold
+    assert fold_names(list(reversed(names)), 5, seed=0) == folds
+    examples = []
+    for i, name in enumerate(names):
+        x = rng.normal(size=(6, 3)).astype(np.float32)
+        x[:, 0] = i  # column 0 names the trace, so the fit can see where its rows came from
+        gold = ["N", "R", None, "E", "D", None]
+        weak = ["D", None, "R", None, None, "E"]  # gold wins on step 0; steps 2 and 5 are weak rows
+        examples.append(Example(name, x, gold, weak, ["So x = 4."] * 6))
+    extra = [Example("weak-only", np.full((3, 3), 99, np.float32), [None] * 3, ["R"] * 3, [""] * 3)]
+    x, y, w = training_rows(examples[:1], weak_weight=0.25)
+    assert list(y) == [0, 2, 2, 3, 1, 3] and list(w) == [1, 1, 0.25, 1, 1, 0.25]
+    assert len(training_rows(examples[:1], weak_weight=0.0)[1]) == 4  # gold only
+
+    seen: list[set[int]] = []
+
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
+        seen.append(set(x[:, 0].astype(int)))
+        return fit_head(x, y, c=1.0)
+
+    result = cross_validate(examples, fit, folds=5, seed=0, weak_weight=0.25, extra=extra)
+    for held, trained in zip(result["fold_traces"], seen, strict=True):
+        held_ids = {names.index(n) for n in held}
+        assert not held_ids & trained and 99 in trained  # no held-out row, weak or gold
+        assert trained - {99} == set(range(11)) - held_ids
+    assert result["traces"] == 11 and sum(result["pooled"]["support"].values()) == 11 * 4
+    assert len(result["model_per_fold_macro_f1"]) == 5 and result["model"]["macro_f1"]["sd"] >= 0
+
+
+def test_keyword_group_is_the_baselines_label_one_hot():
+    from bondscope.models.features import trace_features
+    from bondscope.models.lexicon import keyword_behavior
+
+    texts = ["Wait, that is wrong.", "Alternatively, factor it.", "Therefore x = 2.", "x = 2."]
+    rows = trace_features(np.eye(4, 8, dtype=np.float32), texts, np.ones(4), ["keyword"])
+    assert rows.shape == (4, 4) and (rows.sum(1) == 1).all()
+    assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]

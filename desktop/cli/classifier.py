@@ -143,3 +143,37 @@ def eval_command(db, gold, pred, model_filter, source, as_json):
         *("  " + " ".join(f"{n:6d}" for n in row) for row in report.confusion),
     ]
     emit(asdict(report), as_json, lines)
+
+
+@cli.command(name="review")
+@db_option
+@click.option("--model", "model", required=True, help="the pre-labeler annotator, model:NAME@V")
+@click.option("--person", required=True, help="the annotator who checks")
+@click.option("--threshold", type=float, default=0.9, show_default=True, help="accept at/above")
+@click.option("--limit", type=int, default=20, show_default=True, help="queue length to show")
+@click.option("--accept", is_flag=True, help="copy the unchecked suggestions above the threshold")
+@json_option
+def review_command(db, model, person, threshold, limit, accept, as_json):
+    """Active learning: the least certain suggestions to check next, and the precision of the
+    suggestions above a confidence threshold on the steps people already checked."""
+    from bondscope.services.review import accept_suggestions, estimate_precision, uncertain_steps
+
+    with open_project(db) as store:
+        estimate = estimate_precision(store, model, person, threshold)
+        queue = uncertain_steps(store, model, person, limit)
+        accepted = accept_suggestions(store, model, person, threshold) if accept else 0
+    data = {"estimate": asdict(estimate), "queue": [asdict(q) for q in queue], "accepted": accepted}
+    if estimate.precision is None:
+        quality = "no checked steps at this confidence yet"
+    else:
+        quality = (
+            f"precision {estimate.precision:.2f} (95% {estimate.low:.2f}-{estimate.high:.2f}) "
+            f"on {estimate.checked} checked steps"
+        )
+    lines = [
+        f"suggestions with confidence >= {threshold}: {quality}; {estimate.to_accept} unchecked",
+        *(f"  {q.confidence:.2f}  {q.suggestion}  {q.trace} step {q.step}" for q in queue),
+    ]
+    if accept:
+        lines.append(f"accepted {accepted} suggestions as {person}'s labels")
+    emit(data, as_json, lines)

@@ -10,7 +10,11 @@ window's debounce timer, so a burst of labels costs one computation. Each tab ex
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,12 +27,12 @@ import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
 from bondscope.domain import BEHAVIORS
 from bondscope.services import labeling
 from bondscope.services.agreement import agreement
-from bondscope.services.geometry import geometry
 from bondscope.services.structure import (
     BootstrapCurve,
     Counts,
     Preset,
     Selection,
+    SelectionError,
     bootstrap_r,
     compare,
     preset,
@@ -60,7 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-AUTO = "Auto (mine, else the newest model)"
+AUTO = "Auto"
 ALL = "All"
 DEFAULT_PRESET = "deepseek-r1-0528"
 FALLBACK_ALPHA = 1e-3  # the paper's smoothing for sparse corpora (docs/metrics.md)
@@ -192,18 +196,51 @@ def trace_annotator_for(store: Store, trace_id: int, scope: Scope) -> str | None
     return newest if newest in names else (names[0] if names else None)
 
 
-def geometry_job(store: Store, trace_id: int, scope: Scope, embedder: str) -> dict[str, Any]:
-    """geometry.geometry of one trace (single-threaded BLAS/OpenMP), plus step texts for tips.
+GEOMETRY_CHILD = """
+import json, sys
+from bondscope.store import Store
+with Store(sys.argv[1], create=False) as store:
+    data = geometry(store, sys.argv[2], sys.argv[3] or None, sys.argv[4])
+print(json.dumps(data, default=float))
+"""
 
-    One thread: on a shared CPU, t-SNE's OpenMP threads fought each other and the GUI thread
-    (10 s instead of 0.8 s for a 95-step trace), and one trace gains nothing from more.
+
+class ChildProcess:
+    """The running child of a geometry job, so that closing the window can stop it."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
+
+def geometry_job(
+    store: Store, trace_id: int, scope: Scope, embedder: str, child: ChildProcess | None = None
+) -> dict[str, Any]:
+    """geometry.geometry of one trace, run in a child Python, plus step texts for the tips.
+
+    A child process, not this thread: t-SNE's Python loop held the GIL often enough to push the
+    keystroke p99 from 6 to 19 ms while a 1,000-step trace was measured. The child runs with one
+    OpenMP thread: on a shared CPU, t-SNE's threads fought each other and the GUI (10 s instead of
+    0.8 s for a 95-step trace), and one trace gains nothing from more.
     """
-    from threadpoolctl import threadpool_limits
-
     name = store.conn.execute("SELECT name FROM traces WHERE id = ?", (trace_id,)).fetchone()[0]
     annotator = trace_annotator_for(store, trace_id, scope)
-    with threadpool_limits(1):
-        result = geometry(store, name, annotator, embedder)
+    child = child or ChildProcess()
+    child.process = subprocess.Popen(
+        [sys.executable, "-c", GEOMETRY_CHILD, str(store.path), name, annotator or "", embedder],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+    )
+    out, err = child.process.communicate()
+    if child.process.returncode != 0:
+        lines = err.strip().splitlines() or [f"exit status {child.process.returncode}"]
+        raise SelectionError(f"geometry failed: {lines[-1]}")
+    result = json.loads(out)
     loaded = store.load_trace(trace_id, [])
     result["texts"] = [loaded.text[s.start : s.end].strip()[:TIP_CHARS] for s in loaded.steps]
     result["trace_id"] = trace_id
@@ -228,6 +265,7 @@ def make_table(columns: list[str]) -> QTableWidget:
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the trace view
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
 
 
@@ -479,7 +517,7 @@ class TransitionTab(MetricsTab):
         if c is None:
             return "Compare: no transitions in this selection yet"
         return (
-            f"Compare with {result.preset.id}: r = {fmt(c['pearson_r'])} · weighted JS = "
+            f"Compare with {result.preset.id}:<br>r = {fmt(c['pearson_r'])} · weighted JS = "
             f"{fmt(c['weighted_js_bits'], 4)} bits · L1(π) = {fmt(c['pi_l1'])} · "
             f"<b>{c['verdict']}</b>"
         )
@@ -509,6 +547,7 @@ class StabilityTab(MetricsTab):
         self.plot = self.graphics.ci.addPlot(row=0, col=0)
         fixed_plot(self.plot)
         self.plot.setLabel("bottom", "traces resampled (with replacement)")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.setLabel("left", "r with the whole corpus")
         self.plot.showGrid(y=True, alpha=0.3)
         for value, color in ((0.9, "#2e7d32"), (0.8, "#c62828")):
@@ -644,7 +683,7 @@ class GeometryTab(MetricsTab):
         self.map_plot.addItem(self.chosen)
         self.entropy_plot = layout.addPlot(row=1, col=0)
         fixed_plot(self.entropy_plot)
-        self.entropy_plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+        self.entropy_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=2)
         self.entropy_plot.setLabel("bottom", "step t")
         self.entropy_plot.showGrid(y=True, alpha=0.3)
         self.information = self.entropy_plot.plot(
@@ -655,19 +694,26 @@ class GeometryTab(MetricsTab):
         layout.layout.setRowStretchFactor(1, 1)
         self.graphics.setMinimumHeight(460)
         self.table = make_table(["measure", "value", "over"])
-        self.table.setMaximumHeight(320)
+        self.table.setMaximumHeight(12 * (self.table.fontMetrics().height() + 6) + 4)
         self.box.addWidget(self.graphics, 1)
         self.box.addWidget(self.table)
         self.setToolTip(EMBEDDER_TIP)
+        self.child = ChildProcess()
+
+    def shutdown(self) -> None:
+        self.child.kill()  # the window is closing: no one will read this result
+        super().shutdown()
 
     def job(self) -> Callable[[Store], Any] | None:
         if self.panel.trace_id is None:
             return None
+        self.child = ChildProcess()
         return partial(
             geometry_job,
             trace_id=self.panel.trace_id,
             scope=self.panel.scope(),
             embedder=self.embedder_box.currentData(),
+            child=self.child,
         )
 
     def tip(self, x: float, y: float, data: Any) -> str:
@@ -880,6 +926,12 @@ class MetricsPanel(QWidget):
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             box.currentIndexChanged.connect(self._scope_changed)
+            box.setToolTip(
+                "Annotator Auto: my labels when I have any, else the newest model's. "
+                "Transition graph and stability count one annotator; agreement compares all."
+                if box is self.annotator_box
+                else "Only traces of this value count (All: no filter)."
+            )
             bar.addWidget(QLabel(label))
             bar.addWidget(box)
         bar.addStretch(1)

@@ -111,7 +111,8 @@ class TransitionGraph:
             plot.addItem(loop)
             self.loops.append(loop)
             text = pg.TextItem("", anchor=(0.5, 0.5), color="#202020")
-            text.setPos(*(center * (1 + NODE_RADIUS + LOOP_RADIUS * 2.9)))
+            side = np.array([center[1], -center[0]])  # beside the loop, clockwise of it
+            text.setPos(*(outward + side * (LOOP_RADIUS + 0.2)))
             plot.addItem(text)
             self.loop_texts.append(text)
         self.node_texts = []
