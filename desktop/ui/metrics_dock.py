@@ -198,6 +198,7 @@ def trace_annotator_for(store: Store, trace_id: int, scope: Scope) -> str | None
 
 GEOMETRY_CHILD = """
 import json, sys
+from bondscope.services.geometry import geometry
 from bondscope.store import Store
 with Store(sys.argv[1], create=False) as store:
     data = geometry(store, sys.argv[2], sys.argv[3] or None, sys.argv[4])
