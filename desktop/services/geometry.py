@@ -72,7 +72,12 @@ def make_embedder(name: str) -> tuple[str, Embedder]:
 def project_3d(
     embeddings: np.ndarray, perplexity: float = PERPLEXITY, seed: int = SEED
 ) -> np.ndarray:
-    """3-D t-SNE with perplexity min(perplexity, n - 1) and a fixed seed; one step sits at 0."""
+    """3-D t-SNE with perplexity min(perplexity, n - 1) and a fixed seed; one step sits at 0.
+
+    Raw t-SNE coordinates have no unit (their spread grows with n: about ±150 for 100 steps), so
+    the map is centred and rescaled to make the mean nearest-neighbour distance 1: the paper's
+    thresholds (group < 3, clusters > 5.6) then mean "within a few neighbours" at any length.
+    """
     from sklearn.manifold import TSNE
 
     n = len(embeddings)
@@ -80,7 +85,15 @@ def project_3d(
         return np.zeros((n, 3))
     init = "pca" if min(embeddings.shape) >= 3 else "random"  # PCA needs 3 components
     tsne = TSNE(3, perplexity=min(perplexity, n - 1), init=init, random_state=seed)
-    return tsne.fit_transform(np.asarray(embeddings, dtype=np.float64))
+    points = tsne.fit_transform(np.asarray(embeddings, dtype=np.float64))
+    centred = points - points.mean(axis=0)
+    return centred / max(mean_nearest_neighbour(centred), 1e-12)
+
+
+def mean_nearest_neighbour(points: np.ndarray) -> float:
+    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return float(distances.min(axis=1).mean())
 
 
 def cluster(points: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
