@@ -4,7 +4,12 @@ Also times a scroll's repaint of the bond gutter and minimap (the trace carries 
 and the structure panel: its trace side is updated inside every keystroke (so the keystroke
 figure includes it), its corpus side after a debounce (timed here on its own).
 
+Opening a trace starts the step-embedding worker (ONNX MiniLM, int8, one ORT thread) for the
+reflection-target picker; the keystrokes below run while it encodes the 1,000 steps, and are
+reported apart from those after it finished. The picker's ranking is timed both ways.
+
 Run: .venv/bin/python benchmarks/ui.py   (offscreen; prints numbers, asserts nothing)
+     add --no-embeddings for the baseline without the step-embedding worker
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from bondscope.plugin_manager import Plugins  # noqa: E402
+from bondscope.services import labeling  # noqa: E402
 from bondscope.services.importing import import_paths  # noqa: E402
 from bondscope.store import Store  # noqa: E402
 from bondscope.ui.main_window import CORPUS_DEBOUNCE_MS, MainWindow  # noqa: E402
@@ -103,13 +109,18 @@ def main() -> int:
                 "INSERT INTO traces (name, content_hash, text, created_at) VALUES"
                 " ('empty', 'x', 'x', 'now')"
             )
-        settings = {"key_bindings": {"1": "N", "2": "D", "4": "E"}, "last_project": None}
+        settings = {
+            "key_bindings": {"1": "N", "2": "D", "4": "E"},
+            "last_project": None,
+            "target_embeddings": "--no-embeddings" not in sys.argv,
+        }
         window = MainWindow(project, "bench", settings)
         window.show()
         app.processEvents()
 
         opens, complete = [], []
         heights = window.trace_view.delegate.heights
+        opened = time.perf_counter()
         for _ in range(5):
             window.select_trace(2)  # the empty one
             app.processEvents()
@@ -128,12 +139,17 @@ def main() -> int:
         )
 
         view = window.trace_view
-        latencies = []
+        embeddings = window.embeddings
+        latencies, while_encoding = [], []
         for i in range(LABELS):
             key = "124"[i % 3]
+            busy = embeddings.busy()
             start = time.perf_counter()
             QTest.keyClick(view, key)  # returns after the label is committed to SQLite
-            latencies.append((time.perf_counter() - start) * 1000)
+            latency = (time.perf_counter() - start) * 1000
+            latencies.append(latency)
+            if busy:
+                while_encoding.append(latency)
             app.processEvents()
         committed = window.store.count(
             "SELECT COUNT(*) FROM current_labels WHERE annotator = 'bench'"
@@ -142,6 +158,43 @@ def main() -> int:
             f"label keystroke -> committed ({committed} labels): "
             f"p50 {percentile(latencies, 0.5):.2f} ms, p99 {percentile(latencies, 0.99):.2f} ms "
             f"(budget p99 < 10 ms)"
+        )
+        if while_encoding:
+            print(
+                f"  of which while the step encoder ran ({len(while_encoding)} keystrokes): "
+                f"p50 {percentile(while_encoding, 0.5):.2f} ms, "
+                f"p99 {percentile(while_encoding, 0.99):.2f} ms"
+            )
+        while settings["target_embeddings"] and embeddings.get(1, STEPS) is None:
+            app.processEvents()
+            time.sleep(0.005)
+            if embeddings.disabled:
+                print("step embeddings failed; the picker ranks by TF-IDF")
+                break
+        else:
+            if settings["target_embeddings"]:
+                print(
+                    f"step embeddings of {STEPS} steps ready {time.perf_counter() - opened:.1f} s"
+                    " after the first open (background thread)"
+                )
+        texts = [view.step_model.step_text(i) for i in range(STEPS)]
+        vectors = embeddings.get(1, STEPS)
+        rank_times: dict[str, list[float]] = {"embedding": [], "TF-IDF": []}
+        for row in range(STEPS - 50, STEPS):
+            if vectors is not None:
+                start = time.perf_counter()
+                labeling.rank_targets_by_embedding(vectors, row)
+                rank_times["embedding"].append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            labeling.suggest_targets(texts[: row + 1], row)
+            rank_times["TF-IDF"].append((time.perf_counter() - start) * 1000)
+        print(
+            "R-target ranking at steps 950-999: "
+            + ", ".join(
+                f"{how} p50 {percentile(times, 0.5):.2f} ms, p99 {percentile(times, 0.99):.2f} ms"
+                for how, times in rank_times.items()
+                if times
+            )
         )
 
         gutter, minimap, bar = window.bond_gutter, window.minimap, view.verticalScrollBar()

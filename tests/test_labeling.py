@@ -179,3 +179,26 @@ def test_suggest_targets_ranks_overlapping_earlier_steps() -> None:
     assert ranked == sorted(ranked, key=lambda r: -r[1])
     assert labeling.suggest_targets(texts, 1) == []
     assert len(labeling.suggest_targets(texts, 5, limit=2)) == 2
+
+
+def test_rank_targets_by_embedding_uses_cosine_and_prefers_nearer_ties() -> None:
+    import numpy as np
+
+    embeddings = np.array(
+        [
+            [1.0, 0.0, 0.0],  # 0: the same direction as step 5, twice as long
+            [0.0, 1.0, 0.0],  # 1: orthogonal
+            [0.5, 0.0, 0.0],  # 2: ties with 0 (cosine 1): the nearer step wins
+            [0.6, 0.8, 0.0],  # 3: cosine 0.6
+            [1.0, 0.0, 0.0],  # 4: t - 1, never a candidate
+            [2.0, 0.0, 0.0],  # 5: the reflection
+            [0.0, 0.0, 0.0],  # 6: a zero vector scores 0, not NaN
+        ]
+    )
+    ranked = labeling.rank_targets_by_embedding(embeddings, 5)
+    assert [j for j, _ in ranked] == [2, 0, 3, 1]
+    assert [round(score, 6) for _, score in ranked] == [1.0, 1.0, 0.6, 0.0]
+    assert labeling.rank_targets_by_embedding(embeddings, 1) == []
+    assert labeling.rank_targets_by_embedding(embeddings, 5, limit=1) == [(2, 1.0)]
+    zero = np.vstack([embeddings[6], embeddings[1], embeddings[0]])
+    assert labeling.rank_targets_by_embedding(zero, 2) == [(0, 0.0)]

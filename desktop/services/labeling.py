@@ -222,6 +222,27 @@ def suggest_targets(texts: list[str], step: int, limit: int = 9) -> list[tuple[i
     return [(int(j), float(scores[j])) for j in order[:limit]]
 
 
+def rank_targets_by_embedding(
+    embeddings: np.ndarray, step: int, limit: int = 9
+) -> list[tuple[int, float]]:
+    """Earlier steps j < step - 1 ranked by the cosine of their embeddings with step `step`.
+
+    The same contract as `suggest_targets` (best first, ties to the nearer step), but over
+    sentence embeddings (one row per step, e.g. bondscope.models.encoder): a reflection often
+    revisits a step in other words, which word overlap misses. Rows need not be unit length.
+    """
+    candidates = step - 1
+    if candidates <= 0:
+        return []
+    vectors = np.asarray(embeddings[:candidates], dtype=np.float64)
+    query = np.asarray(embeddings[step], dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+    dots = vectors @ query
+    scores = np.divide(dots, norms, out=np.zeros(candidates), where=norms > 0)
+    order = np.lexsort((-np.arange(candidates), -scores))
+    return [(int(j), float(scores[j])) for j in order[:limit]]
+
+
 @dataclass(slots=True)
 class StepState:
     """One step as the labeling view needs it: span, my label, the model's hint, my R targets."""

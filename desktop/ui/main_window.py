@@ -19,10 +19,19 @@ from bondscope.services.structure import Selection, transition_counts
 from bondscope.store import Store, StoreError
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
+from bondscope.ui.embeddings import StepEmbeddings
 from bondscope.ui.metrics_dock import MetricsPanel
 from bondscope.ui.minimap import Minimap
+from bondscope.ui.review import AcceptDialog, ReviewQueue
 from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys
 from bondscope.ui.structure_panel import StructurePanel
+from bondscope.ui.synthesis import (
+    FidelityDialog,
+    ResumeDialog,
+    SynthesisDialog,
+    SynthesisRequest,
+    unfinished_runs,
+)
 from bondscope.ui.target_picker import TargetPicker
 from bondscope.ui.trace_list import (
     AGREEMENT,
@@ -35,16 +44,24 @@ from bondscope.ui.trace_list import (
     TraceTableModel,
 )
 from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
-from bondscope.ui.workers import ExportWorker, ImportWorker, PrelabelWorker, ServiceWorker
+from bondscope.ui.workers import (
+    ExportWorker,
+    FidelityWorker,
+    ImportWorker,
+    PrelabelWorker,
+    ServiceWorker,
+    SynthesisWorker,
+)
 from PySide6.QtCore import (
     QItemSelection,
     QModelIndex,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -106,6 +123,11 @@ class MainWindow(QMainWindow):
         self.step_entered = time.monotonic()
         self.pending_target: int | None = None  # the R row whose target the picker asks for
         self.worker: ServiceWorker | None = None  # the one background job (import, export, ...)
+        self.synthesis_box: QMessageBox | None = None  # "Synthesis done" with its report button
+        self.fidelity_dialog: FidelityDialog | None = None
+        # Step embeddings for the R-target picker (settings "target_embeddings": false: TF-IDF).
+        self.embeddings = StepEmbeddings()
+        self.embeddings.failed.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self._build()
         self.open_project(project)
 
@@ -205,6 +227,19 @@ class MainWindow(QMainWindow):
         self.metrics_dock.visibilityChanged.connect(
             lambda visible: self.metrics.set_live(visible, self.store)
         )
+        # Review queue: hidden until Tools > Review Queue; re-read after labels (debounced).
+        self.review = ReviewQueue()
+        self.review.step_requested.connect(self.show_step)
+        self.review_dock = QDockWidget("Review queue", self)
+        self.review_dock.setObjectName("review")
+        self.review_dock.setWidget(self.review)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.review_dock)
+        self.tabifyDockWidget(self.structure_dock, self.review_dock)
+        self.structure_dock.raise_()
+        self.review_dock.hide()
+        self.review_dock.visibilityChanged.connect(
+            lambda visible: self.refresh_review() if visible else None
+        )
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
@@ -230,7 +265,19 @@ class MainWindow(QMainWindow):
         self.progress_dialog.reset()  # a new QProgressDialog shows itself after the delay
         self.progress_dialog.canceled.connect(self._cancel_worker)
         self._build_menus()
-        self.resize(1440, 860)
+        self.resize(self._initial_size())
+
+    def _initial_size(self) -> QSize:
+        """1440x860, shrunk to 95 % of a smaller screen so no dock starts off-screen.
+
+        The offscreen platform reports an 800x600 screen; screenshots and tests keep the full size.
+        """
+        wanted = QSize(1440, 860)
+        screen = QGuiApplication.primaryScreen()
+        if screen is None or QGuiApplication.platformName() == "offscreen":
+            return wanted
+        available = screen.availableGeometry().size() * 0.95
+        return wanted.boundedTo(available)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -286,6 +333,20 @@ class MainWindow(QMainWindow):
         self.prelabel_all_action.triggered.connect(lambda: self.choose_prelabel(all_traces=True))
         self.tools_menu.addAction(self.prelabel_trace_action)
         self.tools_menu.addAction(self.prelabel_all_action)
+        self.tools_menu.addSeparator()
+        self.review_action = QAction("Review &Queue…", self)
+        self.review_action.triggered.connect(self.show_review_queue)
+        self.tools_menu.addAction(self.review_action)
+        self.accept_action = QAction("Accept Suggestions &Above…", self)
+        self.accept_action.triggered.connect(self.choose_accept)
+        self.tools_menu.addAction(self.accept_action)
+        self.tools_menu.addSeparator()
+        self.synthesize_action = QAction("&Synthesize…", self)
+        self.synthesize_action.triggered.connect(self.choose_synthesis)
+        self.tools_menu.addAction(self.synthesize_action)
+        self.resume_action = QAction("&Resume Synthesis Run…", self)
+        self.resume_action.triggered.connect(self.choose_resume)
+        self.tools_menu.addAction(self.resume_action)
         settings_menu = self.menuBar().addMenu("&Settings")
         self.shortcuts_action = QAction("&Shortcuts…", self)
         self.shortcuts_action.triggered.connect(self.edit_shortcuts)
@@ -366,6 +427,9 @@ class MainWindow(QMainWindow):
         steps = labeling.load_steps(self.store, trace_id, self.annotator)
         self.question.setPlainText(question)
         self.trace_view.step_model.set_trace(text, steps)
+        if self.settings.get("target_embeddings", True):
+            model = self.trace_view.step_model
+            self.embeddings.request(trace_id, [model.step_text(i) for i in range(len(steps))])
         self.reload_bonds()
         self.trace_view.go_to(0)
         self.trace_view.setFocus()
@@ -399,6 +463,7 @@ class MainWindow(QMainWindow):
         debounce timer after labeling, never per keystroke. The metrics dock hears of it here."""
         if self.store is not None:
             self.metrics.labels_changed(self.store)
+            self.refresh_review()
         if self.store is None or not self.structure_dock.isVisible():
             return
         who = self.annotator
@@ -430,6 +495,58 @@ class MainWindow(QMainWindow):
         """A step clicked on the geometry map: go there in the trace view."""
         self.trace_view.go_to(row)
         self.trace_view.setFocus()
+
+    # -- active learning -------------------------------------------------------------------------
+
+    def show_review_queue(self) -> ReviewQueue:
+        """Tools > Review Queue: the dock in front, its list fresh, keyboard on the list."""
+        self.review_dock.show()
+        self.review_dock.raise_()
+        self.refresh_review()
+        self.review.table.setFocus()
+        return self.review
+
+    def refresh_review(self) -> None:
+        """Re-read the queue, only while it is shown (one query, after the corpus debounce)."""
+        if self.store is not None and self.review_dock.isVisible():
+            model = labeling.newest_model_annotator(self.store)
+            self.review.refresh(self.store, model, self.annotator)
+
+    def show_step(self, trace_id: int, row: int) -> None:
+        """Go to a step of any trace (from the review queue) and hand the keyboard to it."""
+        if self.select_trace(trace_id):
+            self.trace_view.go_to(row)
+            self.trace_view.setFocus()
+
+    def choose_accept(self) -> AcceptDialog | None:
+        """Tools > Accept Suggestions Above: the newest model's suggestions become mine."""
+        assert self.store is not None
+        model = labeling.newest_model_annotator(self.store)
+        if model is None:
+            self._inform("Accept suggestions", "No model suggestions yet.")
+            return None
+        dialog = AcceptDialog(self.store, model, self.annotator, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted_count.connect(self._suggestions_accepted)
+        dialog.open()
+        return dialog
+
+    def _suggestions_accepted(self, count: int) -> None:
+        self.reload_labels()
+        self.statusBar().showMessage(f"accepted {count:,} suggestions as {self.annotator}", 5000)
+
+    def reload_labels(self) -> None:
+        """Labels changed outside the keystroke path: re-read the list, the shown trace (keeping
+        the position), the structure panel and the review queue."""
+        assert self.store is not None
+        row = self.trace_view.current_row()
+        trace_id, self.trace_id = self.trace_id, None
+        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self._show_project_progress()
+        if trace_id is not None:
+            self.select_trace(trace_id)
+            self.trace_view.go_to(row)
+        self.refresh_corpus()
 
     # -- labeling --------------------------------------------------------------------------------
 
@@ -477,9 +594,17 @@ class MainWindow(QMainWindow):
     def ask_target(self, row: int) -> None:
         model = self.trace_view.step_model
         texts = [model.step_text(i) for i in range(row + 1)]
-        ranked = labeling.suggest_targets(texts, row)
+        embeddings = (
+            self.embeddings.get(self.trace_id, model.rowCount())
+            if self.trace_id is not None
+            else None
+        )
+        if embeddings is not None:  # ready: rank by meaning
+            ranked, how = labeling.rank_targets_by_embedding(embeddings, row), "embedding"
+        else:  # not yet (or no encoder): never wait for it, rank by shared words
+            ranked, how = labeling.suggest_targets(texts, row), "TF-IDF"
         self.pending_target = row
-        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked])
+        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how)
 
     def _target_picked(self, target: int) -> None:
         assert self.store is not None and self.pending_target is not None
@@ -707,6 +832,13 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    def _inform(self, title: str, text: str) -> QMessageBox:
+        """An information box shown with open(): no nested event loop."""
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
     def _work_cancelled(self, message: str) -> None:
         self.statusBar().showMessage(message, 5000)
 
@@ -721,19 +853,116 @@ class MainWindow(QMainWindow):
 
     def _prelabel_done(self, report: Any) -> None:
         """Re-read the list (uncertainty) and the shown trace's hints, keeping the position."""
-        row = self.trace_view.current_row()
-        trace_id, self.trace_id = self.trace_id, None
-        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))  # type: ignore[arg-type]
-        self._show_project_progress()
-        if trace_id is not None:
-            self.select_trace(trace_id)
-            self.trace_view.go_to(row)
-        self.refresh_corpus()
+        self.reload_labels()
         self.statusBar().showMessage(
             f"pre-labeling {report.status}: {report.traces} traces, {report.steps} steps"
             f" as {report.annotator}",
             5000,
         )
+
+    # -- synthesis -------------------------------------------------------------------------------
+
+    def choose_synthesis(self) -> SynthesisDialog:
+        """Tools > Synthesize: the dialog remembers its last server, model, key variable, file."""
+        assert self.store is not None
+        dialog = SynthesisDialog(
+            self.store, list(self.plugins.prelabelers()), self.settings.get("synthesis"), self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.start_synthesis(dialog.request()))
+        dialog.open()
+        return dialog
+
+    def start_synthesis(self, request: SynthesisRequest) -> SynthesisWorker | None:
+        """Plan and run in a worker (its own Store): the graph is built and the questions read
+        there too, so a large corpus or file never blocks the window; errors come as `failed`."""
+        assert self.store is not None
+        self.settings["synthesis"] = {
+            "questions": str(request.questions),
+            "base_url": request.connection.base_url,
+            "model": request.connection.model,
+            "api_key_env": request.connection.options["api_key_env"],
+        }
+        save_settings(self.settings)
+        plugins = self.plugins
+
+        def plan(store: Store) -> int:
+            from bondscope.services.synthesis import plan_run, read_questions
+
+            return plan_run(
+                store,
+                plugins,
+                read_questions(request.questions),
+                request.graph.build(store),
+                request.settings,
+                request.connection,
+            )
+
+        worker = SynthesisWorker(self.store.path, plugins, request.connection, plan=plan)
+        return self._run_synthesis(worker, request.prelabeler)
+
+    def choose_resume(self) -> ResumeDialog | None:
+        """Tools > Resume Synthesis Run: the unfinished runs, newest first."""
+        assert self.store is not None
+        runs = unfinished_runs(self.store)
+        if not runs:
+            self._inform("Resume", "Every synthesis run of this project is done.")
+            return None
+        dialog = ResumeDialog(runs, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.resume_synthesis(*dialog.chosen()))
+        dialog.open()
+        return dialog
+
+    def resume_synthesis(self, run_id: int, connection: Any) -> SynthesisWorker | None:
+        assert self.store is not None
+        worker = SynthesisWorker(self.store.path, self.plugins, connection, run_id=run_id)
+        return self._run_synthesis(worker, None)
+
+    def _run_synthesis(
+        self, worker: SynthesisWorker, prelabeler: str | None
+    ) -> SynthesisWorker | None:
+        worker.succeeded.connect(lambda report: self._synthesis_done(report, prelabeler))
+        # A cancel or a failure keeps the traces finished so far: show them.
+        worker.cancelled.connect(lambda _: self.reload_traces())
+        worker.failed.connect(lambda _: self.reload_traces())
+        return worker if self.start_worker(worker) else None
+
+    def _synthesis_done(self, report: Any, prelabeler: str | None) -> QMessageBox:
+        """The corpus grew: show the new traces, then offer the fidelity report."""
+        self.reload_traces()
+        self.refresh_corpus()
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Synthesis done",
+            f"Run {report.run_id}: {report.traces} of {report.items} traces, {report.steps} steps"
+            f" ({report.generated} generated now, {report.resumed_steps} resumed).",
+            QMessageBox.StandardButton.Close,
+            self,
+        )
+        button = box.addButton("Fidelity Report", QMessageBox.ButtonRole.ActionRole)
+        button.clicked.connect(lambda: self.start_fidelity(report.run_id, prelabeler))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: setattr(self, "synthesis_box", None))  # deleted on close
+        box.open()
+        self.synthesis_box = box
+        return box
+
+    def start_fidelity(self, run_id: int, prelabeler: str | None = None) -> FidelityWorker | None:
+        assert self.store is not None
+        worker = FidelityWorker(self.store.path, self.plugins, run_id, prelabeler)
+        worker.succeeded.connect(self._fidelity_done)
+        return worker if self.start_worker(worker) else None
+
+    def _fidelity_done(self, report: Any) -> FidelityDialog:
+        """The measured labels are label events of a model annotator: the views show them."""
+        self.reload_labels()
+        dialog = FidelityDialog(report, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _: setattr(self, "fidelity_dialog", None))
+        dialog.open()
+        self.fidelity_dialog = dialog
+        return dialog
 
     def _export_done(self, report: ExportReport) -> None:
         self.statusBar().showMessage(f"exported {report.traces} traces to {report.out}", 5000)
@@ -745,6 +974,7 @@ class MainWindow(QMainWindow):
         self.corpus_timer.stop()
         self.trace_structure_timer.stop()
         self.metrics.shutdown()
+        self.embeddings.shutdown()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -23,6 +23,7 @@ class TargetPicker(QDialog):
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.caption = QLabel()
         self.list = QListWidget()
+        self.how = ""
         self.list.installEventFilter(self)
         self.list.itemClicked.connect(self._pick_item)
         layout = QVBoxLayout(self)
@@ -30,11 +31,14 @@ class TargetPicker(QDialog):
         layout.addWidget(self.list)
         self.resize(640, 320)
 
-    def ask(self, step: int, candidates: list[tuple[int, str, float]]) -> None:
-        """Show (target index, text, score) candidates for the R step `step`."""
+    def ask(self, step: int, candidates: list[tuple[int, str, float]], how: str = "") -> None:
+        """Show (target index, text, score) candidates for the R step `step`; `how` names the
+        ranking (embedding cosine, or TF-IDF while the embeddings are not ready)."""
+        ranking = f"  (ranked by {how})" if how else ""
         self.caption.setText(
-            f"Step {step} reflects on which earlier step?  1-9 or Enter picks, Esc skips."
+            f"Step {step} reflects on which earlier step?  1-9 or Enter picks, Esc skips.{ranking}"
         )
+        self.how = how
         self.list.clear()
         for number, (target, text, score) in enumerate(candidates, start=1):
             preview = " ".join(text.split())[:PREVIEW_CHARS]

@@ -35,6 +35,19 @@ BEHAVIOR_COLORS = {
 }
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+TAG_ROLE = Qt.ItemDataRole.UserRole + 1  # the tag text the delegate draws at the right
+
+
+def tag_text(step: StepState) -> str:
+    """My label with its R targets ("R ↩3,5"), else the model's hint with its confidence
+    ("R? 0.82", or "R?" when the model gave none): how sure the hint is decides whether to check
+    it, so it is shown where the eye already is."""
+    if step.label is not None:
+        return step.label + (" ↩" + ",".join(map(str, step.targets)) if step.targets else "")
+    if step.suggestion is not None:
+        confidence = "" if step.confidence is None else f" {step.confidence:.2f}"
+        return f"{step.suggestion}?{confidence}"
+    return ""
 
 
 class StepModel(QAbstractListModel):
@@ -63,6 +76,8 @@ class StepModel(QAbstractListModel):
         faster and avoids passing None through QVariant on every paint."""
         if index.isValid() and role == Qt.ItemDataRole.DisplayRole:
             return self.step_text(index.row())
+        if index.isValid() and role == TAG_ROLE:
+            return tag_text(self.steps[index.row()])
         return None
 
     def update_step(self, row: int, state: StepState) -> None:
@@ -94,7 +109,7 @@ class StepDelegate(QStyledItemDelegate):
 
     GUTTER = 44
     BAND = 6
-    TAG = 64
+    TAG = 72  # room for "R? 0.82" and a few R targets
     PAD = 6
 
     def __init__(self, view: TraceView) -> None:
@@ -157,17 +172,13 @@ class StepDelegate(QStyledItemDelegate):
             font.setBold(True)
             painter.setFont(font)
             painter.setPen(QPen(BEHAVIOR_COLORS[label]))
-            targets = step.targets
-            arrow = " ↩" + ",".join(map(str, targets)) if targets else ""
-            painter.drawText(
-                tag, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label + arrow
-            )
         elif suggestion is not None:
             font.setItalic(True)
             painter.setFont(font)
             painter.setPen(QPen(BEHAVIOR_COLORS[suggestion]))
+        if label is not None or suggestion is not None:
             painter.drawText(
-                tag, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, f"{suggestion}?"
+                tag, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, tag_text(step)
             )
         painter.restore()
 

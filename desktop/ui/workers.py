@@ -144,3 +144,68 @@ class CallWorker(ServiceWorker):
 
     def work(self, store: Store, progress: Progress) -> Any:
         return self.function(store)
+
+
+class SynthesisWorker(ServiceWorker):
+    """Plans a MOLE-SYN run (when `plan` is given) and runs it, or resumes run `run_id`.
+
+    Every generated step is committed as it arrives, so Cancel (the service's Progress check)
+    and failures keep what is stored; the run is then listed under Resume Synthesis Run.
+    """
+
+    title = "Synthesizing…"
+    planned = Signal(int)  # the new run's id, as soon as it is stored
+
+    def __init__(
+        self,
+        project: Path,
+        plugins: Plugins,
+        connection: Any,
+        run_id: int | None = None,
+        plan: Callable[[Store], int] | None = None,
+    ) -> None:
+        super().__init__(project)
+        if (run_id is None) == (plan is None):
+            raise ValueError("give either a run id to resume or a plan")
+        self.plugins = plugins
+        self.connection = connection
+        self.run_id = run_id
+        self.plan = plan
+
+    @property
+    def cancelled_message(self) -> str:  # type: ignore[override]
+        return (
+            f"synthesis run {self.run_id} cancelled; its stored steps are kept "
+            "(Tools > Resume Synthesis Run continues it)"
+        )
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        from bondscope.services.synthesis import run_synthesis
+
+        if self.run_id is None:
+            assert self.plan is not None
+            self.run_id = self.plan(store)
+            self.planned.emit(self.run_id)
+        return run_synthesis(store, self.plugins, self.run_id, self.connection, progress)
+
+
+class FidelityWorker(ServiceWorker):
+    """synthesis.fidelity of one run: pre-labels its steps (one transaction), then compares."""
+
+    title = "Measuring fidelity…"
+    cancelled_message = "fidelity report cancelled"
+
+    def __init__(
+        self, project: Path, plugins: Plugins, run_id: int, prelabeler: str | None = None
+    ) -> None:
+        super().__init__(project)
+        self.plugins = plugins
+        self.run_id = run_id
+        self.prelabeler = prelabeler
+
+    def work(self, store: Store, progress: Progress) -> Any:
+        from bondscope.services.synthesis import fidelity
+
+        return fidelity(
+            store, self.plugins, self.run_id, prelabeler=self.prelabeler, progress=progress
+        )

@@ -42,8 +42,11 @@ def open_window(qtbot) -> Iterator:
     """Opens windows on a project like the app does; closes them (and their Store) at the end."""
     windows: list[MainWindow] = []
 
-    def open_(path: Path) -> MainWindow:
-        window = MainWindow(path, ANNOTATOR, load_settings())
+    def open_(path: Path, embeddings: bool = False) -> MainWindow:
+        """`embeddings`: encode steps for the target picker (off by default: it costs a core)."""
+        settings = load_settings()
+        settings["target_embeddings"] = embeddings
+        window = MainWindow(path, ANNOTATOR, settings)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)

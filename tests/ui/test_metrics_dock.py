@@ -216,7 +216,7 @@ def test_geometry_tab_matches_service_and_click_selects(
     qtbot.mouseClick(
         tab.graphics.viewport(), Qt.MouseButton.LeftButton, pos=tab.graphics.mapFromScene(scene)
     )
-    qtbot.waitUntil(lambda: window.trace_view.current_row() == step, timeout=2000)
+    qtbot.waitUntil(lambda: window.trace_view.current_row() == step, timeout=10_000)
 
     rows = check_exports(
         tab,

@@ -141,10 +141,11 @@ def test_a_cancelled_export_does_not_disable_the_exporter(
 ) -> None:
     window = open_window(project)
     out = tmp_path / "traces.jsonl"
-    cancel_on_first_advance(window, qtbot)
+    canceller = cancel_on_first_advance(window, qtbot)  # kept: PySide holds no reference to it
     worker = window.start_export("bondscope-jsonl", out)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000):
         pass
+    assert canceller.calls >= 1
     qtbot.waitUntil(lambda: not worker.isRunning())
     worker = window.start_export("bondscope-jsonl", out)  # same plugin, right after
     with qtbot.waitSignal(worker.succeeded, timeout=30_000):

@@ -1,0 +1,176 @@
+"""Active learning in the app: the review queue dock and the accept-suggestions dialog.
+
+Both are thin views over `bondscope.services.review`: the queue lists `uncertain_steps` as the
+service orders them, the dialog shows `estimate_precision` for the chosen threshold and calls
+`accept_suggestions`. The window decides whose suggestions (the newest model annotator) and whose
+labels (the current annotator) they compare, and refreshes everything after an accept.
+"""
+
+from __future__ import annotations
+
+from bondscope.services.review import (
+    PrecisionEstimate,
+    QueuedStep,
+    accept_suggestions,
+    estimate_precision,
+    uncertain_steps,
+)
+from bondscope.store import Store
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+QUEUE_LIMIT = 200
+DEFAULT_THRESHOLD = 0.9
+
+
+class ReviewQueue(QWidget):
+    """The least confident suggestions I have not labeled, across traces, least confident first.
+
+    Double-click or Enter on a row asks the window to show that step (`step_requested`).
+    """
+
+    step_requested = Signal(int, int)  # trace id, step index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = QLabel("No model suggestions with a confidence yet.")
+        self.caption.setWordWrap(True)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["trace", "step", "suggestion", "confidence"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.cellDoubleClicked.connect(lambda row, _: self.jump(row))
+        self.table.installEventFilter(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.table, 1)
+        self.queue: list[QueuedStep] = []
+
+    def refresh(self, store: Store, model: str | None, person: str) -> None:
+        """Re-read the queue (one query); keeps the selected row's place when it is still there."""
+        current = self.table.currentRow()
+        self.queue = uncertain_steps(store, model, person, QUEUE_LIMIT) if model else []
+        self.table.setRowCount(len(self.queue))
+        for row, queued in enumerate(self.queue):
+            cells = (
+                queued.trace,
+                str(queued.step),
+                queued.suggestion,
+                f"{queued.confidence:.2f}",
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, column, item)
+        if model is None:
+            self.caption.setText("No model suggestions in this project yet.")
+        else:
+            more = "+" if len(self.queue) == QUEUE_LIMIT else ""
+            self.caption.setText(
+                f"{len(self.queue)}{more} unchecked suggestions of <b>{model}</b> for "
+                f"<b>{person}</b>, least confident first. Enter or double-click opens the step."
+            )
+        if self.queue:
+            self.table.selectRow(min(max(current, 0), len(self.queue) - 1))
+
+    def jump(self, row: int) -> None:
+        if 0 <= row < len(self.queue):
+            queued = self.queue[row]
+            self.step_requested.emit(queued.trace_id, queued.step)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.table
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            self.jump(self.table.currentRow())
+            return True
+        return super().eventFilter(watched, event)
+
+
+def estimate_text(estimate: PrecisionEstimate) -> str:
+    """One line: what the person checked says about the suggestions at or above the threshold."""
+    accepted = f"{estimate.to_accept:,} would be accepted"
+    if estimate.precision is None:
+        return f"no checked steps at or above {estimate.threshold:.2f} yet; {accepted}"
+    steps = "step" if estimate.checked == 1 else "steps"
+    return (
+        f"precision {estimate.precision:.2f} (95% {estimate.low:.2f}-{estimate.high:.2f}) on "
+        f"{estimate.checked:,} checked {steps}; {accepted}"
+    )
+
+
+class AcceptDialog(QDialog):
+    """Pick a confidence threshold, see the precision estimate live, accept what is above it.
+
+    `accepted_count` is emitted with how many labels were written, after the transaction.
+    """
+
+    accepted_count = Signal(int)
+
+    def __init__(self, store: Store, model: str, person: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.model = model
+        self.person = person
+        self.setWindowTitle("Accept suggestions")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.01)
+        self.threshold.setDecimals(2)
+        self.threshold.setValue(DEFAULT_THRESHOLD)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.accept_button = QPushButton("Accept")
+        self.buttons.addButton(self.accept_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.buttons.rejected.connect(self.reject)
+        self.accept_button.clicked.connect(self.accept_above)
+        form = QFormLayout()
+        form.addRow("Suggestions of", QLabel(f"<b>{model}</b>"))
+        form.addRow("Become labels of", QLabel(f"<b>{person}</b>"))
+        form.addRow("Confidence at least", self.threshold)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.estimate)
+        layout.addWidget(self.buttons)
+        self.threshold.valueChanged.connect(self.update_estimate)
+        self.update_estimate()
+
+    def update_estimate(self) -> PrecisionEstimate:
+        estimate = estimate_precision(self.store, self.model, self.person, self.threshold.value())
+        self.estimate.setText(estimate_text(estimate))
+        self.accept_button.setEnabled(estimate.to_accept > 0)
+        return estimate
+
+    def accept_above(self) -> int:
+        """One transaction (an `accept` run); then the estimate shows what is left."""
+        count = accept_suggestions(self.store, self.model, self.person, self.threshold.value())
+        self.update_estimate()
+        self.accepted_count.emit(count)
+        return count
