@@ -23,10 +23,19 @@ def plugins() -> Plugins:
 
 
 class TerminalProgress:
-    """A tqdm bar on stderr; silent when stderr is not a terminal (CI logs, pipes)."""
+    """A tqdm bar on stderr; silent when stderr is not a terminal (CI logs, pipes).
+
+    Use it as a context manager so the bar is closed however the command ends.
+    """
 
     def __init__(self) -> None:
         self.bar: Any = None
+
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def start(self, label: str, total: int | None) -> None:
         from tqdm import tqdm

@@ -49,19 +49,16 @@ def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, as
     """Label every step with a pre-labeler, as annotator model:NAME@VERSION with confidences."""
     from bondscope.services.prelabeling import prelabel
 
-    progress = TerminalProgress()
-    with open_project(db) as store:
+    with open_project(db) as store, TerminalProgress() as progress:
         ids = store.trace_ids(model=model_filter, source=source, pattern=pattern)
         try:
             report = prelabel(store, plugins(), prelabeler, ids, provider, progress)
         except KeyboardInterrupt:
-            progress.close()
+            progress.close()  # before the message, so the bar does not swallow it
             click.echo(
                 "cancelled; the traces labeled so far are kept (run marked cancelled)", err=True
             )
             sys.exit(130)
-        finally:
-            progress.close()
     data = {**asdict(report), "steps_per_second": report.steps_per_second}
     lines = [
         f"{report.status}: {report.steps} steps of {report.traces} traces labeled as "
@@ -86,21 +83,17 @@ def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json
     from bondscope.services.training import train
 
     annotators = [name.strip() for name in gold.split(",") if name.strip()]
-    progress = TerminalProgress()
-    with open_project(db) as store:
-        try:
-            report = train(
-                store,
-                annotators,
-                out_name,
-                "full" if full else "head",
-                test_fraction=test_fraction,
-                seed=seed,
-                epochs=epochs,
-                progress=progress,
-            )
-        finally:
-            progress.close()
+    with open_project(db) as store, TerminalProgress() as progress:
+        report = train(
+            store,
+            annotators,
+            out_name,
+            "full" if full else "head",
+            test_fraction=test_fraction,
+            seed=seed,
+            epochs=epochs,
+            progress=progress,
+        )
     lines = [
         f"model {report.name}@{report.version} ({report.level}) written to {report.folder}",
         f"trained on {report.train_steps} steps of {report.train_traces} traces; "

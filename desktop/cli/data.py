@@ -47,20 +47,16 @@ def import_command(paths, db, format_, segmenter, options, as_json):
     """Import traces from files and folders (one transaction: all or nothing)."""
     from bondscope.services.importing import import_paths
 
-    progress = TerminalProgress()
-    with open_project(db, create=True) as store:
-        try:
-            report = import_paths(
-                store,
-                plugins(),
-                list(paths),
-                format=format_,
-                segmenter=segmenter,
-                options=parse_options(options),
-                progress=progress,
-            )
-        finally:
-            progress.close()
+    with open_project(db, create=True) as store, TerminalProgress() as progress:
+        report = import_paths(
+            store,
+            plugins(),
+            list(paths),
+            format=format_,
+            segmenter=segmenter,
+            options=parse_options(options),
+            progress=progress,
+        )
     lines = [
         f"imported {report.traces} traces, {report.steps} steps, {report.labels} labels, "
         f"{report.bonds} bonds from {report.files} files",
@@ -89,13 +85,9 @@ def segment(db, segmenter, model, source, as_json):
     """Re-segment traces; labels of steps whose span did not change are kept."""
     from bondscope.services.segmenting import resegment
 
-    progress = TerminalProgress()
-    with open_project(db) as store:
+    with open_project(db) as store, TerminalProgress() as progress:
         ids = store.trace_ids(model=model, source=source)
-        try:
-            report = resegment(store, plugins(), segmenter, ids, progress)
-        finally:
-            progress.close()
+        report = resegment(store, plugins(), segmenter, ids, progress)
     lines = [
         f"{report.changed} of {report.traces} traces re-segmented: {report.steps_kept} steps kept, "
         f"{report.steps_added} added, {report.steps_retired} retired",
@@ -142,22 +134,18 @@ def export(db, format_, out, annotators, model, source, overwrite, as_json):
     """Export traces with their steps, current labels and bonds."""
     from bondscope.services.exporting import export_traces
 
-    progress = TerminalProgress()
-    with open_project(db) as store:
+    with open_project(db) as store, TerminalProgress() as progress:
         ids = store.trace_ids(model=model, source=source)
-        try:
-            report = export_traces(
-                store,
-                plugins(),
-                format_,
-                out,
-                trace_ids=ids,
-                annotators=list(annotators) or None,
-                overwrite=overwrite,
-                progress=progress,
-            )
-        finally:
-            progress.close()
+        report = export_traces(
+            store,
+            plugins(),
+            format_,
+            out,
+            trace_ids=ids,
+            annotators=list(annotators) or None,
+            overwrite=overwrite,
+            progress=progress,
+        )
     emit(asdict(report), as_json, [f"exported {report.traces} traces to {report.out}"])
 
 

@@ -109,8 +109,7 @@ def synthesize_command(
             raise click.UsageError("--questions is required (unless --resume)")
         if (preset is None) == all(value is None for value in corpus):
             raise click.UsageError("give --preset ID or --from-model/--from-source/--annotator")
-    progress = TerminalProgress()
-    with open_project(db, create=resume is None) as store:
+    with open_project(db, create=resume is None) as store, TerminalProgress() as progress:
         run_id = resume
         try:
             if run_id is None:
@@ -139,7 +138,7 @@ def synthesize_command(
                 )
             report = run_synthesis(store, plugins(), run_id, connection, progress)
         except (LLMError, KeyboardInterrupt) as error:
-            progress.close()
+            progress.close()  # before the message, so the bar does not swallow it
             if run_id is None:
                 raise
             stored = store.count("SELECT COUNT(*) FROM synthesis_steps WHERE run_id = ?", (run_id,))
@@ -152,8 +151,6 @@ def synthesize_command(
                 sys.exit(130)
             click.echo(f"error: {error}\n{hint}", err=True)
             sys.exit(1)
-        finally:
-            progress.close()
     lines = [
         f"run {report.run_id}: {report.traces} of {report.items} traces, {report.steps} steps "
         f"({report.generated} generated now, {report.resumed_steps} resumed)",
@@ -174,12 +171,8 @@ def fidelity_command(db, run_id, prelabeler, as_json):
     from bondscope.domain import BEHAVIORS
     from bondscope.services.synthesis import fidelity
 
-    progress = TerminalProgress()
-    with open_project(db) as store:
-        try:
-            report = fidelity(store, plugins(), run_id, prelabeler=prelabeler, progress=progress)
-        finally:
-            progress.close()
+    with open_project(db) as store, TerminalProgress() as progress:
+        report = fidelity(store, plugins(), run_id, prelabeler=prelabeler, progress=progress)
     verdict = "an effective isomer" if report.effective_isomer else "NOT an effective isomer"
     lines = [
         f"run {run_id}: {report.traces} traces, {report.steps} steps, labeled by "
