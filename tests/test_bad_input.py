@@ -19,6 +19,8 @@ from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from click.testing import CliRunner, Result
 
+from tests.helpers import dump
+
 TEXT = "First we set up the problem.\n\nWait, let me check that again.\n\nSo x = 4."
 STEPS = [{"start": 0, "end": 28}, {"start": 30, "end": 60}, {"start": 62, "end": 71}]
 
@@ -55,15 +57,6 @@ def label(**overrides: Any) -> dict[str, Any]:
 
 def jsonl(*records: Any) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-
-
-def dump(db: Path) -> list[str]:
-    """Every row of every table (and the schema), for before/after comparisons."""
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def count(db: Path, sql: str) -> int:

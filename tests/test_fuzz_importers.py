@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers import dump
 
 FUZZ = settings(
     max_examples=60,
@@ -35,14 +36,6 @@ CHARS = st.one_of(
 )
 TEXT = st.text(CHARS, max_size=40)
 NAME = st.text(CHARS, min_size=1, max_size=12).filter(lambda s: not s.isspace())
-
-
-def dump(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
