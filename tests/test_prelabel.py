@@ -159,11 +159,24 @@ def test_train_on_thought_anchors_then_prelabel_with_the_trained_model(tmp_path,
             store, Plugins(load_entry_points=False), [THOUGHT_ANCHORS / f for f in TA_FOLDERS]
         )
     result = CliRunner().invoke(
-        cli, ["train", "--db", str(db), "--gold", ANNOTATOR, "--out", "ta-weak", "--json"]
+        cli,
+        [
+            "train",
+            "--db",
+            str(db),
+            "--gold",
+            ANNOTATOR,
+            "--out",
+            "ta-weak",
+            "--folds",
+            "2",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert (report["train_traces"], report["test_traces"]) == (8, 2)
+    assert report["cv"]["folds"] == 2 and report["cv"]["traces"] == 10
     with Store(db) as store:
         steps = store.count("SELECT COUNT(*) FROM active_steps")
         gold = store.count("SELECT COUNT(*) FROM current_labels WHERE annotator = ?", (ANNOTATOR,))
@@ -242,3 +255,12 @@ def test_prelabel_only_the_traces_matching_a_glob(tmp_path):
             )
         }
     assert names == {"t0", "t2"}
+
+
+def test_train_refuses_cross_validating_a_full_fine_tune(tmp_path):
+    db = tmp_path / "p.db"
+    result = CliRunner().invoke(
+        cli, ["train", "--db", str(db), "--gold", "a", "--out", "m", "--full", "--folds", "2"]
+    )
+    assert result.exit_code == 2 and "test folds" in result.output
+    assert not db.exists()  # refused before anything was written

