@@ -1,6 +1,6 @@
 """Pre-labeling throughput: the end-to-end ONNX pre-labeler vs sentence-transformers on PyTorch.
 
-    .venv/bin/python benchmarks/prelabel.py               # the seed gold set's 1,557 steps
+    .venv/bin/python benchmarks/prelabel.py               # the seed gold set's 2,512 steps
     .venv/bin/python benchmarks/prelabel.py --limit 400   # a quicker run
     .venv/bin/python benchmarks/prelabel.py --model-dir DIR --provider cuda
 

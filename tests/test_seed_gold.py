@@ -24,7 +24,7 @@ def test_size_spread_over_every_model_and_readers_only():
     assert per_model["deepseek-r1-distill-qwen-14b"] >= 3
     assert per_model["deepseek-r1"] >= 1 and per_model["qwq-32b"] >= 1
     assert {label["annotator"] for r in RECORDS for label in r["labels"]} <= {
-        f"reader-{c}" for c in "abcdefghi"
+        f"reader-{c}" for c in "abcdefghijk"
     }
     assert (SEED / "LICENSE.md").is_file() and "MIT" in (SEED / "LICENSE.md").read_text("utf-8")
 
