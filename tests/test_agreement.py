@@ -192,5 +192,18 @@ def test_agreement_command(project):
     assert json.loads(result.output)["pairs"][0]["cohen_kappa"] == pytest.approx(50 / 59)
     text = runner.invoke(cli, ["agreement", "--db", str(project)])
     assert text.exit_code == 0 and "alice vs model:kw@1\tmodel-person\t6" in text.output
+    assert "pairs with no step in common" not in text.output
+    with Store(project) as store:  # carol labels a trace nobody else did
+        record = trace_record("c", "m", ["N", "D"], "carol")
+        import_paths(
+            store,
+            Plugins(load_entry_points=False),
+            [write_jsonl(project.with_name("c.jsonl"), [record])],
+        )
+    text = runner.invoke(cli, ["agreement", "--db", str(project)])
+    assert "carol vs" not in text.output and "alice vs bob" in text.output
+    assert "(3 pairs with no step in common not shown; --json lists them)" in text.output
+    full = json.loads(runner.invoke(cli, ["agreement", "--db", str(project), "--json"]).output)
+    assert sum(p["steps"] == 0 for p in full["pairs"]) == 3
     lonely = runner.invoke(cli, ["agreement", "--db", str(project), "--annotators", "alice"])
     assert lonely.exit_code == 1 and "at least two annotators" in lonely.output

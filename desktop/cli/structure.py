@@ -254,13 +254,17 @@ def agreement_command(db, annotators, model, source, tolerance, as_json):
         f"Gwet's AC1 (all annotators): {cell(data['gwet_ac1'])}",
         "pair\tkind\tsteps\tagree\tkappa\tAC1\tbond F1 (matched/a/b)",
     ]
-    for pair in data["pairs"]:
+    shown = [pair for pair in data["pairs"] if pair["steps"]]
+    for pair in shown:
         bonds = pair["bonds"]
         lines.append(
             f"{pair['a']} vs {pair['b']}\t{pair['kind']}\t{pair['steps']}\t"
             f"{cell(pair['observed'])}\t{cell(pair['cohen_kappa'])}\t{cell(pair['gwet_ac1'])}"
             f"\t{cell(bonds['f1'])} ({bonds['matched']}/{bonds['a_bonds']}/{bonds['b_bonds']})"
         )
+    if len(shown) < len(data["pairs"]):
+        hidden = len(data["pairs"]) - len(shown)
+        lines.append(f"({hidden} pairs with no step in common not shown; --json lists them)")
     emit(data, as_json, lines)
 
 
