@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.models.classifier import step_texts
 from bondscope.models.encoder import Encoder
 from bondscope.models.features import DEFAULT_GROUPS, column_scaling, group_width
 from bondscope.models.head import Head, fit_head
@@ -123,7 +124,9 @@ def load(cache: Path | None) -> list[Example]:
         and saved[data[0].trace.id].shape[1] == width
     ):
         examples = [
-            Example(d.trace.id, saved[d.trace.id], d.gold, [None] * len(d.gold), _texts(d))
+            Example(
+                d.trace.id, saved[d.trace.id], d.gold, [None] * len(d.gold), step_texts(d.trace)
+            )
             for d in data
         ]
     else:
@@ -132,10 +135,6 @@ def load(cache: Path | None) -> list[Example]:
         if cache is not None:
             np.savez(cache, **{e.name: e.x for e in examples})
     return examples
-
-
-def _texts(d) -> list[str]:  # noqa: ANN001 - a GoldTrace
-    return [d.trace.text[s.start : s.end] for s in d.trace.steps]
 
 
 def round_two() -> list[str]:

@@ -114,7 +114,8 @@ def trace_features(
     zero = np.zeros((1, dim), np.float32)
     previous = np.vstack([zero, embeddings[:-1]]) if n else embeddings
     following = np.vstack([embeddings[1:], zero]) if n else embeddings
-    keywords = [BEHAVIORS.index(keyword_behavior(t)) for t in texts]
+    needs_keywords = {"keyword", "cue_context"} & set(groups)
+    keywords = [BEHAVIORS.index(keyword_behavior(t)) for t in texts] if needs_keywords else []
     parts: list[np.ndarray] = []
     for group in groups:
         if group == "step":
