@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS, Trace
-from bondscope.models.encoder import Encoder, default_weights_dir, weights_sha256
+from bondscope.models.encoder import Encoder, Encoding, default_weights_dir, weights_sha256
 from bondscope.models.features import trace_features
 from bondscope.models.head import Head
 
@@ -63,11 +63,12 @@ class Featurizer:
 
     def __call__(self, traces: Sequence[Trace]) -> list[np.ndarray]:
         texts = [text for trace in traces for text in step_texts(trace)]
-        embeddings, tokens = self.encoder.encode_with_lengths(texts)
+        encoded = self.encoder.encode_all(texts)
         out, at = [], 0
         for trace in traces:
             span = slice(at, at + len(trace.steps))
-            out.append(trace_features(embeddings[span], texts[span], tokens[span], self.groups))
+            part = Encoding(*(array[span] for array in encoded))
+            out.append(trace_features(part, texts[span], self.groups))
             at = span.stop
         return out
 

@@ -16,12 +16,16 @@ import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 # Bump when the exported graph changes (pooling, opset, inputs): old cache folders are ignored.
-EXPORT_VERSION = "bondscope-encoder-1"
+EXPORT_VERSION = "bondscope-encoder-2"
+# The graph also outputs the mean of this layer's output (of 6): a linear head reads behaviors
+# from it better than from the last layer alone (docs/classifier.md).
+MIDDLE_LAYER = 4
+OUTPUTS = ("sentence_embedding", "middle_embedding")
 MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2; tokenizer.json says 128
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -133,6 +137,14 @@ def _cuda_built() -> bool:
     return CUDA in ort.get_available_providers()
 
 
+class Encoding(NamedTuple):
+    """One encoder pass over texts, rows in input order."""
+
+    embeddings: np.ndarray  # (n, 384) unit vectors, as sentence-transformers gives them
+    middle: np.ndarray  # (n, 384) masked mean of layer MIDDLE_LAYER's output, not normalized
+    token_counts: np.ndarray  # (n,) tokens after truncation
+
+
 class Encoder:
     """Unit-length 384-d embeddings of texts, as sentence-transformers' `encode` gives them."""
 
@@ -168,14 +180,15 @@ class Encoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), 384) float32 unit vectors, rows in input order."""
-        return self.encode_with_lengths(texts)[0]
+        return self.encode_all(texts).embeddings
 
-    def encode_with_lengths(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings and token counts after truncation (a feature, so tokenize only once)."""
-        out = np.zeros((len(texts), self.dimension), np.float32)
+    def encode_all(self, texts: Sequence[str]) -> Encoding:
+        """Both pooled outputs and the token counts (a feature, so tokenize only once)."""
+        n, dim = len(texts), self.dimension
+        embeddings, middle = np.zeros((n, dim), np.float32), np.zeros((n, dim), np.float32)
         encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
         lengths = np.array([len(e.ids) for e in encodings], np.int64)
-        order = np.argsort(lengths, kind="stable") if self.sort_by_length else np.arange(len(texts))
+        order = np.argsort(lengths, kind="stable") if self.sort_by_length else np.arange(n)
         for begin in range(0, len(order), self.batch_size):
             rows = order[begin : begin + self.batch_size]
             width = int(lengths[rows].max())
@@ -185,5 +198,5 @@ class Encoder:
                 ids[r, : lengths[i]] = encodings[i].ids
                 mask[r, : lengths[i]] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            out[rows] = self.session.run(["sentence_embedding"], feeds)[0]
-        return out, lengths
+            embeddings[rows], middle[rows] = self.session.run(list(OUTPUTS), feeds)
+        return Encoding(embeddings, middle, lengths)

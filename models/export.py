@@ -1,12 +1,14 @@
 """Builds the encoder's ONNX variants in the user cache (needs torch; the runtime does not).
 
 `fp32`: `torch.onnx.export` (TorchScript exporter, opset 17) of MiniLM + masked mean pooling +
-L2 normalization in one self-contained file, batch and sequence axes dynamic. The dummy batch
-has a padded row, so the attention-mask path is traced (transformers 5 warns that its padding
-branch is traced as a constant; tests/test_classifier.py checks padded mixed-length batches
-against sentence-transformers). `int8`: `quantize_dynamic(per_channel=True)` of the fp32 file.
-`fp16`: onnxruntime's transformer optimizer (BERT attention fusion) + float16 conversion with
-fp32 inputs and outputs, for the CUDA provider.
+L2 normalization in one self-contained file, batch and sequence axes dynamic. A second output,
+`middle_embedding`, is the masked mean of layer 4's output (of 6), which the head reads too.
+The dummy batch has a padded row, so the attention-mask path is traced (transformers 5 warns
+that its padding branch is traced as a constant; tests/test_classifier.py checks padded
+mixed-length batches against sentence-transformers and PyTorch). `int8`:
+`quantize_dynamic(per_channel=True)` of the fp32 file. `fp16`: onnxruntime's transformer
+optimizer (BERT attention fusion) + float16 conversion with fp32 inputs and outputs, for the
+CUDA provider.
 
 Every file is written under a temporary name and renamed into place, so an interrupted build is
 redone next time instead of leaving half a model behind.
@@ -25,6 +27,8 @@ from pathlib import Path
 from bondscope.models.encoder import (
     EXPORT_VERSION,
     MAX_SEQ_LENGTH,
+    MIDDLE_LAYER,
+    OUTPUTS,
     VARIANT_FILES,
     weights_sha256,
 )
@@ -66,7 +70,8 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
     encoder = AutoModel.from_pretrained(str(weights_dir), local_files_only=True).eval()
 
     class Pooled(torch.nn.Module):
-        """MiniLM -> masked mean over real tokens -> unit length, as sentence-transformers does."""
+        """MiniLM -> masked mean over real tokens -> unit length, as sentence-transformers does;
+        plus the plain masked mean of layer `MIDDLE_LAYER`'s output, a feature for the head."""
 
         def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
@@ -77,19 +82,24 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
             input_ids: torch.Tensor,
             attention_mask: torch.Tensor,
             token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
-            tokens = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                output_hidden_states=True,
+            ).hidden_states  # the embedding layer's output, then one per transformer layer
+            mask = attention_mask.unsqueeze(-1).to(hidden[-1].dtype)
+            count = mask.sum(1).clamp(min=1e-9)
+            pooled = (hidden[-1] * mask).sum(1) / count
+            middle = (hidden[MIDDLE_LAYER] * mask).sum(1) / count
+            return torch.nn.functional.normalize(pooled, p=2, dim=1), middle
 
     ids = torch.full((2, 16), 1000, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0  # a padded row, so the masking path is what gets traced
     axes = {name: {0: "batch", 1: "seq"} for name in INPUTS}
-    axes["sentence_embedding"] = {0: "batch"}
+    axes.update({name: {0: "batch"} for name in OUTPUTS})
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
@@ -101,7 +111,7 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=INPUTS,
-                output_names=["sentence_embedding"],
+                output_names=list(OUTPUTS),
                 dynamic_axes=axes,
             )
 
@@ -112,6 +122,7 @@ def export_fp32(weights_dir: Path, folder: Path) -> None:
         "weights": str(weights_dir),
         "weights_sha256": weights_sha256(weights_dir),
         "dimension": int(encoder.config.hidden_size),
+        "middle_layer": MIDDLE_LAYER,
         "max_seq_length": MAX_SEQ_LENGTH,
         "opset": OPSET,
         "torch": torch.__version__,

@@ -5,7 +5,11 @@ step (high similarity to a distant earlier step, numbers it already derived), E 
 (low similarity to its neighbors), D continues the backbone. The groups, chosen by measurement
 (docs/classifier.md):
 
-- `step`: the step embedding (384).
+- `step`: the step embedding (384). Not among `DEFAULT_GROUPS`: beside `middle` it lowers the
+  score; the neighbors' and similarity groups still use the last layer.
+- `middle`: the masked mean of the encoder's layer 4 (of 6) over the step's tokens (384), from
+  the same encoder pass. Linear probes read behavior better from a middle layer than from the
+  last one, which sentence-transformers trained for topic similarity.
 - `neighbors`: the previous and next step embeddings (768; zeros past either end).
 - `similarity`: cosine to the previous and to the next step, max and mean cosine to the steps
   before the previous one, and how far back (relative) the most similar one is (5).
@@ -40,10 +44,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.models.encoder import Encoding
 from bondscope.models.lexicon import cue_flags, keyword_behavior
 
 GROUPS = (
     "step",
+    "middle",
     "neighbors",
     "similarity",
     "position",
@@ -54,12 +60,15 @@ GROUPS = (
     "cue_context",
     "opening",
 )
-DEFAULT_GROUPS = GROUPS
+# `step` (the last layer's embedding of the step itself) scores lower beside `middle` than
+# without it; it stays available for heads trained with it.
+DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "step")
 OPENING_WORDS = 20
 OPENING_BUCKETS = 4096
 # Chosen by grouped CV on the seed set (docs/classifier.md); 1.0 is plain standardization.
 GROUP_WEIGHTS = {
     "step": 1.0,
+    "middle": 2.0,
     "neighbors": 1.0,
     "similarity": 10.0,
     "position": 10.0,
@@ -79,6 +88,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 def group_width(group: str, dim: int) -> int:
     return {
         "step": dim,
+        "middle": dim,
         "neighbors": 2 * dim,
         "similarity": 5,
         "position": 3,
@@ -101,12 +111,12 @@ def column_scaling(groups: Sequence[str], dim: int) -> tuple[np.ndarray, np.ndar
 
 
 def trace_features(
-    embeddings: np.ndarray,
+    encoded: Encoding,
     texts: Sequence[str],
-    token_counts: np.ndarray,
     groups: Sequence[str] = DEFAULT_GROUPS,
 ) -> np.ndarray:
     """(steps, width) float32 rows for one trace whose steps are in order."""
+    embeddings, token_counts = encoded.embeddings, encoded.token_counts
     n, dim = embeddings.shape
     unknown = set(groups) - set(GROUPS)
     if unknown:
@@ -120,6 +130,8 @@ def trace_features(
     for group in groups:
         if group == "step":
             parts.append(embeddings)
+        elif group == "middle":
+            parts.append(encoded.middle)
         elif group == "neighbors":
             parts.extend([previous, following])
         elif group == "similarity":

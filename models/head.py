@@ -63,7 +63,7 @@ def fit_head(
     y: np.ndarray,
     *,
     kind: str = "logreg",
-    c: float = 0.003,
+    c: float = 0.002,
     balanced: bool = True,
     seed: int = 0,
     sample_weight: np.ndarray | None = None,
@@ -74,7 +74,7 @@ def fit_head(
 
     Classes missing from `y` get a large negative bias, so the head still outputs four columns.
     `balanced` weights classes by inverse frequency: R, E and D are rare, and macro-F1 counts them.
-    `c` = 0.003 (strong L2) was chosen by grouped CV on the seed set (docs/classifier.md).
+    `c` = 0.002 (strong L2) was chosen by grouped CV on the seed set (docs/classifier.md).
     `sample_weight` lets weak labels count less than gold ones (for the logistic regression it
     multiplies the class weights; the MLP has no class weights).
     `column_weight` multiplies each standardized column (a weaker penalty on small groups of

@@ -47,25 +47,47 @@ def reference():
     return SentenceTransformer(str(default_weights_dir()), device="cpu", local_files_only=True)
 
 
+def middle_layer_means(reference, texts):
+    """The masked mean of MIDDLE_LAYER's output, one text at a time (so nothing is padded)."""
+    import torch
+
+    transformer = reference[0]
+    rows = []
+    for text in texts:
+        batch = transformer.tokenize([text])
+        with torch.no_grad():
+            hidden = transformer.auto_model(**batch, output_hidden_states=True).hidden_states
+        rows.append(hidden[encoder_module.MIDDLE_LAYER][0].mean(0).numpy())
+    return np.vstack(rows)
+
+
 def test_onnx_matches_pytorch_on_padded_batches_of_mixed_lengths(encoder_cache, reference):
     onnx = Encoder(provider="cpu", variant="fp32", batch_size=4)
     expected = reference.encode(TEXTS, normalize_embeddings=True)
-    got, lengths = onnx.encode_with_lengths(TEXTS)
+    got, middle, lengths = onnx.encode_all(TEXTS)
     assert lengths.max() == 256 and lengths.min() < 10  # really mixed, really truncated
     assert np.abs(got - expected).max() < 1e-5
     assert (got * expected).sum(1).min() > 0.99999
+    # The middle layer's mean, from the same padded batches, against unpadded PyTorch.
+    assert np.abs(middle - middle_layer_means(reference, TEXTS)).max() < 1e-4
     # A text's embedding does not depend on what it was padded with.
     alone = np.vstack([onnx.encode([t]) for t in TEXTS])
     assert np.abs(alone - got).max() < 1e-5
 
 
+def cosines(a, b):
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
 def test_int8_and_fp16_stay_close_to_fp32(encoder_cache):
-    fp32 = Encoder(provider="cpu", variant="fp32").encode(TEXTS)
+    fp32 = Encoder(provider="cpu", variant="fp32").encode_all(TEXTS)
     int8 = Encoder(provider="cpu", variant="int8")
     assert int8.variant == "int8" and int8.provider == "CPUExecutionProvider"
-    assert (int8.encode(TEXTS) * fp32).sum(1).min() > 0.95
-    fp16 = Encoder(provider="cpu", variant="fp16").encode(TEXTS)  # the CUDA default; runs on CPU
-    assert (fp16 * fp32).sum(1).min() > 0.999
+    fp16 = Encoder(provider="cpu", variant="fp16")  # the CUDA default; runs on CPU too
+    for variant, floor in ((int8, 0.95), (fp16, 0.999)):
+        got = variant.encode_all(TEXTS)
+        assert cosines(got.embeddings, fp32.embeddings).min() > floor
+        assert cosines(got.middle, fp32.middle).min() > floor
 
 
 def test_cache_folder_is_keyed_by_weights_and_export_version(encoder_cache, monkeypatch):
@@ -191,10 +213,12 @@ def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_
 
 
 def test_keyword_group_is_the_baselines_label_one_hot():
+    from bondscope.models.encoder import Encoding
     from bondscope.models.features import trace_features
     from bondscope.models.lexicon import keyword_behavior
 
     texts = ["Wait, that is wrong.", "Alternatively, factor it.", "Therefore x = 2.", "x = 2."]
-    rows = trace_features(np.eye(4, 8, dtype=np.float32), texts, np.ones(4), ["keyword"])
+    eye = np.eye(4, 8, dtype=np.float32)
+    rows = trace_features(Encoding(eye, eye, np.ones(4)), texts, ["keyword"])
     assert rows.shape == (4, 4) and (rows.sum(1) == 1).all()
     assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]

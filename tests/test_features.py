@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.models.encoder import Encoding
 from bondscope.models.features import (
     DEFAULT_GROUPS,
     OPENING_BUCKETS,
@@ -26,18 +27,24 @@ TRACE = [
 ]
 
 
+def encoding(n, dim=8):
+    """Stand-in encoder output: distinct unit rows, a different middle layer, 10 tokens each."""
+    eye = np.eye(n, dim, dtype=np.float32)
+    return Encoding(eye, 2 * eye[:, ::-1], np.full(n, 10))
+
+
 def features(groups, texts=TRACE):
-    embeddings = np.eye(len(texts), 8, dtype=np.float32)
-    return trace_features(embeddings, texts, np.full(len(texts), 10), groups)
+    return trace_features(encoding(len(texts)), texts, groups)
 
 
 def test_every_group_has_the_width_it_declares_and_rows_are_finite():
     rows = features(DEFAULT_GROUPS)
     assert rows.shape == (5, sum(group_width(g, 8) for g in DEFAULT_GROUPS))
     assert rows.dtype == np.float32 and np.isfinite(rows).all()
-    assert (
-        trace_features(np.zeros((0, 8), np.float32), [], np.zeros(0), DEFAULT_GROUPS).shape[0] == 0
-    )
+    assert trace_features(encoding(0), [], DEFAULT_GROUPS).shape[0] == 0
+    # the step and middle groups are the encoder's two outputs, as they are
+    step, middle = features(["step"]), features(["middle"])
+    assert (step == encoding(5).embeddings).all() and (middle == encoding(5).middle).all()
 
 
 def test_overlap_sees_a_check_that_repeats_an_earlier_step():

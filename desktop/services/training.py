@@ -276,7 +276,7 @@ def train(
     test_fraction: float = 0.2,
     seed: int = 0,
     head: str = "logreg",
-    c: float = 0.003,
+    c: float = 0.002,
     features: tuple[str, ...] = DEFAULT_GROUPS,
     weak: list[str] | None = None,
     weak_weight: float = 0.3,
