@@ -29,7 +29,13 @@ import numpy as np
 from bondscope.domain import BEHAVIORS
 from bondscope.models.classifier import step_texts
 from bondscope.models.encoder import Encoder
-from bondscope.models.features import DEFAULT_GROUPS, GROUPS, column_scaling, group_width
+from bondscope.models.features import (
+    DEFAULT_GROUPS,
+    GROUP_WEIGHTS,
+    GROUPS,
+    column_scaling,
+    group_width,
+)
 from bondscope.models.head import Head, fit_head
 from bondscope.models.lexicon import keyword_behavior
 from bondscope.plugin_manager import Plugins
@@ -64,10 +70,8 @@ class Config:
     reweight: tuple[tuple[str, float], ...] = ()  # (group, weight) in place of GROUP_WEIGHTS
 
     def fit(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
-        weight, standardize = column_scaling(self.groups, 384)
-        for group, value in self.reweight:
-            at = sum(group_width(g, 384) for g in self.groups[: self.groups.index(group)])
-            weight[at : at + group_width(group, 384)] = value
+        weights = {**GROUP_WEIGHTS, **dict(self.reweight)}
+        weight, standardize = column_scaling(self.groups, 384, weights)
         return fit_head(
             x,
             y,

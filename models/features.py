@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
@@ -101,9 +101,11 @@ def group_width(group: str, dim: int) -> int:
     }[group]
 
 
-def column_scaling(groups: Sequence[str], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def column_scaling(
+    groups: Sequence[str], dim: int, weights: Mapping[str, float] = GROUP_WEIGHTS
+) -> tuple[np.ndarray, np.ndarray]:
     """Per column: the weight applied after standardization, and whether to standardize."""
-    weight = np.concatenate([np.full(group_width(g, dim), GROUP_WEIGHTS[g]) for g in groups])
+    weight = np.concatenate([np.full(group_width(g, dim), weights[g]) for g in groups])
     standardize = np.concatenate(
         [np.full(group_width(g, dim), g not in UNSTANDARDIZED) for g in groups]
     )
