@@ -380,7 +380,10 @@ def test_sft_chat_export(tmp_path, reference):
         )
     lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert len(lines) == 5
-    user, assistant = lines[2]["messages"]
+    # Traces are stored as the concurrent writers finish them, so find question 2 by its text.
+    second = [line for line in lines if line["messages"][0]["content"] == "Question 2"]
+    assert len(second) == 1
+    user, assistant = second[0]["messages"]
     assert user == {"role": "user", "content": "Question 2"}
     assert assistant["role"] == "assistant"
     thinking, answer = assistant["content"].split("\n</think>\n\n")
