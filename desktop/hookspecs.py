@@ -58,7 +58,10 @@ class Segmenter(Protocol):
 
 @runtime_checkable
 class Exporter(Protocol):
-    """Writes traces (with their current steps, labels and bonds) to `out`."""
+    """Writes traces (with their current steps, labels and bonds) to `out`.
+
+    A file exporter may also define `recognizes(path) -> bool`, True when `path` looks like its own
+    output: only then may `--overwrite` replace an existing file (folders carry a manifest)."""
 
     name: str
     description: str

@@ -41,6 +41,9 @@ class BondscopeJsonl:
     def detect(self, path: Path) -> bool:
         if not path.is_file() or path.suffix.lower() not in JSONL_SUFFIXES | {".json"}:
             return False
+        return self.recognizes(path)
+
+    def recognizes(self, path: Path) -> bool:
         record = first_record(path)
         return isinstance(record, dict) and str(record.get("format", "")).startswith(
             "bondscope-jsonl"

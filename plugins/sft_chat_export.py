@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bondscope import Trace, hookimpl
 from bondscope.domain import thinking_span
+from bondscope.jsonio import first_record
 
 
 def assistant_text(trace: Trace) -> str:
@@ -29,6 +30,10 @@ class SftChatExporter:
     name = "sft-chat"
     description = "chat JSONL for SFT: user question, assistant <think>steps</think> answer"
     default_suffix = ".jsonl"
+
+    def recognizes(self, path: Path) -> bool:
+        record = first_record(path)
+        return isinstance(record, dict) and isinstance(record.get("messages"), list)
 
     def export(self, traces: Iterable[Trace], out: Path) -> None:
         with open(out, "w", encoding="utf-8") as handle:

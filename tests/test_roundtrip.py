@@ -73,11 +73,12 @@ def test_export_refuses_to_overwrite_and_filters_annotators(project, tmp_path):
 
     plugins = Plugins(load_entry_points=False)
     out = tmp_path / "out.jsonl"
-    out.write_text("keep me")
     with Store(project) as store:
+        export_traces(store, plugins, "bondscope-jsonl", out)
+        earlier = out.read_text()
         with pytest.raises(InputError, match="already exists"):
             export_traces(store, plugins, "bondscope-jsonl", out)
-        assert out.read_text() == "keep me"
+        assert out.read_text() == earlier
         export_traces(
             store,
             plugins,

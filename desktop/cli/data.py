@@ -128,7 +128,11 @@ def stats(db, as_json):
 @click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
 @click.option("--model", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
-@click.option("--overwrite", is_flag=True, help="replace OUT if it exists")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="replace OUT if it is an earlier export (never the project or unknown files)",
+)
 @json_option
 def export(db, format_, out, annotators, model, source, overwrite, as_json):
     """Export traces with their steps, current labels and bonds."""
