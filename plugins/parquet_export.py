@@ -39,7 +39,10 @@ SCHEMAS = {
             ("step", pa.int64()),
             ("behavior", pa.string()),
             ("annotator", pa.string()),
+            ("annotator_kind", pa.string()),
             ("confidence", pa.float64()),
+            ("seconds", pa.float64()),
+            ("created_at", pa.string()),
         ]
     ),
     "bonds": pa.schema(
