@@ -4,7 +4,6 @@ the labeling service, merging (twice), adjudication and the Hugging Face dataset
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -127,7 +126,11 @@ def project(tmp_path: Path) -> Path:
     return db
 
 
-def test_packs_merge_adjudicate_export(project: Path, tmp_path: Path) -> None:
+def test_packs_merge_adjudicate_export(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")  # a local folder needs no network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     alice_pack, bob_pack = tmp_path / "alice-1.bondscope", tmp_path / "bob-1.bondscope"
     created = json.loads(
         run("pack", "create", "--db", project, "--annotator", "alice", "--traces", 3, "--qc", 1,
@@ -305,8 +308,6 @@ def _labels(db: Path) -> list[dict]:
 
 def _check_loads(out: Path, gold: dict[tuple[str, int], str]) -> None:
     """datasets reads every config of the folder, pandas the tables, huggingface_hub the card."""
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ["HF_HUB_OFFLINE"] = "1"
     import datasets
     from huggingface_hub import DatasetCard
 
