@@ -374,3 +374,29 @@ def test_pack_create_refuses_bad_requests(project: Path, tmp_path: Path) -> None
     assert made["traces"] == 1  # t3 (t7 is gold, so it is not fresh work)
     again = run("pack", "create", "--db", project, "--annotator", "b", "--out", out, ok=False)
     assert "already exists" in again.output
+
+
+def test_adjudicate_interactively(project: Path) -> None:
+    with Store(project) as store:
+        steps = store.active_steps(store.trace_ids(names=["t5"])[0])
+        for idx, (step_id, _) in enumerate(steps[:3]):
+            labeling.set_label(store, step_id, "alice", "N")
+            labeling.set_label(store, step_id, "bob", "D" if idx else "N")
+    listed = json.loads(run("adjudicate", "--db", project, "--json").output)["disputes"]
+    assert [(d["trace"], d["step"], d["labels"]) for d in listed] == [
+        ("t5", 1, {"alice": "N", "bob": "D"}),
+        ("t5", 2, {"alice": "N", "bob": "D"}),
+    ]
+    result = CliRunner().invoke(
+        cli,
+        ["adjudicate", "--db", str(project), "-i", "--by", "lead"],
+        input="d\nbuilds on step 0\ns\n",
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "decided 1 steps as lead" in result.output and "1 disputed steps" in result.output
+    assert current(project, GOLD)[("t5", 1)] == "D"
+    bad = run("adjudicate", "--db", project, "--set", "t5:2=X", ok=False)
+    assert bad.exit_code == 2 and "TRACE:STEP=BEHAVIOR" in bad.output
+    missing = run("adjudicate", "--db", project, "--set", "t5:99=N", ok=False)
+    assert missing.exit_code == 1 and "no step 99" in missing.output
