@@ -16,6 +16,7 @@ from bondscope.services import labeling
 from bondscope.services.adjudication import GOLD, decide, disputes
 from bondscope.store import Store
 from click.testing import CliRunner
+from huggingface_hub import DatasetCard
 from sklearn.metrics import cohen_kappa_score
 
 from tests.helpers import dump, write_jsonl
@@ -287,6 +288,14 @@ def test_packs_merge_adjudicate_export(
 
     _check_loads(out, gold)
 
+    by_alice = tmp_path / "alice-dataset"
+    run("export", "--db", project, "--format", "hf-dataset", "--annotator", "alice",
+        "--license", "cc-by-4.0", "--out", by_alice)  # fmt: skip
+    card = DatasetCard.load(by_alice / "README.md")
+    assert card.data.license == "cc-by-4.0"
+    assert [c["config_name"] for c in card.data.configs] == ["traces", "steps", "labels", "bonds"]
+    assert len(pd.read_parquet(by_alice / "data" / "bonds.parquet")) == 1
+
     refused = run("export", "--db", project, "--format", "hf-dataset", "--out", out, ok=False)
     assert refused.exit_code == 1 and "already exists" in refused.output
     run("export", "--db", project, "--format", "hf-dataset", "--out", out, "--overwrite")
@@ -309,7 +318,6 @@ def _labels(db: Path) -> list[dict]:
 def _check_loads(out: Path, gold: dict[tuple[str, int], str]) -> None:
     """datasets reads every config of the folder, pandas the tables, huggingface_hub the card."""
     import datasets
-    from huggingface_hub import DatasetCard
 
     card = DatasetCard.load(out / "README.md")
     assert card.data.license == ["apache-2.0", "mit"]

@@ -38,7 +38,14 @@ HF_DATASET = "hf-dataset"
 TABLES = ("traces", "steps", "labels", "bonds")
 JSONL_NAME = "bondscope.jsonl"
 GRAPH_NAME = "transition_graph.png"
-SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"))
+SIZE_CATEGORIES = (  # the Hub's buckets, by number of labels
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+)
 RUNS_SHOWN = 30
 
 
@@ -190,7 +197,7 @@ def size_category(n: int) -> str:
     for limit, name in SIZE_CATEGORIES:
         if n < limit:
             return name
-    return "n>100K" if n < 1_000_000 else "1M<n<10M"
+    return "100M<n<1B"
 
 
 def front_matter(figures: dict[str, Any]) -> dict[str, Any]:
