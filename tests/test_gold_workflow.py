@@ -277,7 +277,8 @@ def test_packs_merge_adjudicate_export(
         assert f"| {behavior} |" in card and f"| {counts[behavior]} | {share} |" in card
     assert f"| labels | {len(gold)} |" in card and "| traces | 7 |" in card
     assert "| alice | person | 20 |" in card and "0.800 (4/5)" in card and "1.000 (5/5)" in card
-    assert f"{len(gold)} gold labels in the project" in card and "(lead 5)" in card
+    assert f"{len(gold)} gold labels in the project" in card and "(lead 5), 10 imported" in card
+    assert str(tmp_path) not in card and '"out": "alice-1.bondscope"' in card
     transitions = [[0] * 4 for _ in BEHAVIORS]
     for (trace, step), behavior in gold.items():
         following = gold.get((trace, step + 1))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,7 +331,9 @@ def dataset_card(figures: dict[str, Any], command: str) -> str:
         "## Adjudication",
         "",
         f"{adjudicated['gold_labels']} gold labels in the project: {adjudicated['agreed']} where "
-        f"the annotators agreed, {adjudicated['decided']} decided by an adjudicator ({decided}).",
+        f"the annotators agreed, {adjudicated['decided']} decided by an adjudicator ({decided}), "
+        f"{adjudicated['gold_labels'] - adjudicated['agreed'] - adjudicated['decided']} imported "
+        "or labeled as gold directly.",
         "",
         "## Sources and licenses",
         "",
@@ -346,7 +349,7 @@ def dataset_card(figures: dict[str, Any], command: str) -> str:
         "## Provenance",
         "",
         f"- Bondscope {__version__}, exported {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- command: `{command or 'bondscope export --format hf-dataset'}`",
+        f"- command: `{shlex.join(public(shlex.split(command))) or 'bondscope export'}`",
         "",
         "Runs recorded in the project (imports, pre-labeling, packs, merges):",
         "",
@@ -354,12 +357,23 @@ def dataset_card(figures: dict[str, Any], command: str) -> str:
     runs = figures["runs"]
     lines += _table(
         ["run", "kind", "started", "parameters"],
-        [[r["id"], r["kind"], r["started_at"], json.dumps(r["params"], sort_keys=True)]
+        [[r["id"], r["kind"], r["started_at"], json.dumps(public(r["params"]), sort_keys=True)]
          for r in runs[-RUNS_SHOWN:]],
     )  # fmt: skip
     if len(runs) > RUNS_SHOWN:
         lines += [f"({len(runs) - RUNS_SHOWN} earlier runs not shown.)", ""]
     return "\n".join(lines)
+
+
+def public(value: Any) -> Any:
+    """Absolute paths cut to their file name: a published card should not show a lab's disks."""
+    if isinstance(value, str) and Path(value).is_absolute():
+        return Path(value).name
+    if isinstance(value, dict):
+        return {key: public(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public(item) for item in value]
+    return value
 
 
 def _agreement_section(agreed: dict[str, Any] | None) -> list[str]:
