@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ BOND_TYPE_ALIASES = {
     "van_der_waals": "vdw",
 }
 BOND_FOR_BEHAVIOR = {"D": "covalent", "R": "hydrogen", "E": "vdw"}
+ANNOTATOR_KINDS = ("person", "model")
 
 
 class InputError(ValueError):
@@ -101,6 +103,8 @@ class Label:
     behavior: str
     annotator: str
     confidence: float | None = None
+    seconds: float | None = None  # time the annotator spent on the step, when it was measured
+    created_at: str | None = None  # ISO 8601 time of the label; None: the time of the import
 
 
 @dataclass(slots=True)
@@ -125,6 +129,9 @@ class Trace:
     labels: list[Label] = field(default_factory=list)
     bonds: list[Bond] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # "person" or "model" per annotator named in labels or bonds; names not here follow the
+    # store's rule (`model:...` is a model, anything else a person).
+    annotator_kinds: dict[str, str] = field(default_factory=dict)
     # Where the record starts in its file; only used to locate error messages.
     line: int | None = field(default=None, compare=False, repr=False)
 
@@ -191,6 +198,21 @@ def validate_trace(trace: Trace) -> None:
             or not 0.0 <= label.confidence <= 1.0
         ):
             raise InputError("must be null or a number in [0, 1]", field=f"{where}.confidence")
+        if label.seconds is not None and (
+            isinstance(label.seconds, bool)
+            or not isinstance(label.seconds, int | float)
+            or not 0.0 <= label.seconds < float("inf")
+        ):
+            raise InputError("must be null or a number >= 0", field=f"{where}.seconds")
+        if label.created_at is not None:
+            _check_timestamp(label.created_at, f"{where}.created_at")
+    for name, kind in trace.annotator_kinds.items():
+        _check_name(name, f"annotators.{name}")
+        if kind not in ANNOTATOR_KINDS:
+            raise InputError(
+                f"kind {kind!r} is not one of {', '.join(ANNOTATOR_KINDS)}",
+                field=f"annotators.{name}.kind",
+            )
     for i, bond in enumerate(trace.bonds):
         where = f"bonds[{i}]"
         if trace.steps is None:
@@ -243,6 +265,16 @@ def _check_name(value: object, where: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InputError("must be a non-empty string", field=where)
     _check_unicode(value, where)
+
+
+def _check_timestamp(value: object, where: str) -> None:
+    """Label times are ISO 8601 strings, so they sort and compare as the store writes them."""
+    if not isinstance(value, str):
+        raise InputError("must be null or an ISO 8601 time string", field=where)
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not an ISO 8601 time", field=where) from None
 
 
 def _check_unicode(value: str, where: str) -> None:

@@ -178,9 +178,57 @@ def _migration_synthesis(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_gold(conn: sqlite3.Connection) -> None:
+    """Work packs, their quality-control steps and adjudications (services/packs.py,
+    services/adjudication.py). A pack file holds one `packs` row, origin 'self', describing
+    itself; the project that made it holds origin 'created' with what went in, roles included."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE packs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            annotator TEXT NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('created', 'self')),
+            prelabels TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            run_id INTEGER REFERENCES runs(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE pack_traces (
+            pack_id INTEGER NOT NULL REFERENCES packs(id) ON DELETE CASCADE,
+            trace_id INTEGER NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('work', 'overlap', 'qc')),
+            position INTEGER NOT NULL,
+            PRIMARY KEY (pack_id, trace_id)
+        );
+        CREATE TABLE qc_labels (
+            pack_id INTEGER NOT NULL REFERENCES packs(id) ON DELETE CASCADE,
+            step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+            behavior TEXT NOT NULL CHECK (behavior IN ('N', 'D', 'R', 'E')),
+            PRIMARY KEY (pack_id, step_id)
+        );
+        CREATE TABLE adjudications (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL UNIQUE REFERENCES label_events(id) ON DELETE CASCADE,
+            step_id INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+            decided_by TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            labels TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX adjudications_step ON adjudications(step_id);
+        """,
+    )
+
+
 # Ordered: migration i brings the schema from version i-1 to version i. Never edit a released one;
 # append a new function instead.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_synthesis]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1,
+    _migration_synthesis,
+    _migration_gold,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -356,9 +404,10 @@ class Store:
             annotator_filter = f" AND annotator IN ({', '.join('?' * len(annotators))})"
             params += annotators
         labels = [
-            Label(r[0], r[1], r[2], r[3])
+            Label(*r)
             for r in self.conn.execute(
-                "SELECT step, behavior, annotator, confidence FROM current_labels "
+                "SELECT step, behavior, annotator, confidence, seconds, created_at "
+                "FROM current_labels "
                 f"WHERE trace_id = ?{annotator_filter} ORDER BY step, annotator",
                 params,
             )
@@ -371,6 +420,13 @@ class Store:
                 params,
             )
         ]
+        named = sorted({lb.annotator for lb in labels} | {b.annotator for b in bonds})
+        kinds = dict(
+            self.conn.execute(
+                f"SELECT name, kind FROM annotators WHERE name IN ({', '.join('?' * len(named))})",
+                named,
+            )
+        )
         return Trace(
             id=row[0],
             text=row[1],
@@ -382,6 +438,7 @@ class Store:
             labels=labels,
             bonds=bonds,
             meta=json.loads(row[6]),
+            annotator_kinds={name: kinds[name] for name in named},
         )
 
     def iter_traces(

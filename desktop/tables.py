@@ -15,7 +15,16 @@ from bondscope.domain import Trace
 COLUMNS: dict[str, tuple[str, ...]] = {
     "traces": ("trace_id", "source", "model", "question", "text", "answer", "n_steps", "meta"),
     "steps": ("trace_id", "step", "start", "end", "text"),
-    "labels": ("trace_id", "step", "behavior", "annotator", "confidence"),
+    "labels": (
+        "trace_id",
+        "step",
+        "behavior",
+        "annotator",
+        "annotator_kind",
+        "confidence",
+        "seconds",
+        "created_at",
+    ),
     "bonds": ("trace_id", "from", "to", "type", "annotator"),
 }
 
@@ -39,7 +48,17 @@ def rows(trace: Trace) -> dict[str, list[tuple[Any, ...]]]:
             (trace.id, i, s.start, s.end, trace.text[s.start : s.end]) for i, s in enumerate(steps)
         ],
         "labels": [
-            (trace.id, lb.step, lb.behavior, lb.annotator, lb.confidence) for lb in trace.labels
+            (
+                trace.id,
+                lb.step,
+                lb.behavior,
+                lb.annotator,
+                trace.annotator_kinds.get(lb.annotator, ""),
+                lb.confidence,
+                lb.seconds,
+                lb.created_at,
+            )
+            for lb in trace.labels
         ],
         "bonds": [(trace.id, b.source, b.target, b.type, b.annotator) for b in trace.bonds],
     }

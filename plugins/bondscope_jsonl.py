@@ -2,6 +2,8 @@
 
 One JSON object per line. The importer accepts exactly what the exporter writes and rejects
 unknown fields, so a typo such as `label` for `labels` is an error rather than silent data loss.
+The exporter writes every field of every record and of every label, null where there is no value,
+so two exports concatenate into one file (and one table) with the same schema.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ FIELDS = (
     "labels",
     "bonds",
     "meta",
+    "annotators",
 )
+ANNOTATOR_FIELDS = ("kind",)
 
 
 class BondscopeJsonl:
@@ -87,6 +91,8 @@ def record_from_trace(trace: Trace) -> dict[str, Any]:
                 "behavior": lb.behavior,
                 "annotator": lb.annotator,
                 "confidence": lb.confidence,
+                "seconds": lb.seconds,
+                "created_at": lb.created_at,
             }
             for lb in trace.labels
         ],
@@ -95,6 +101,7 @@ def record_from_trace(trace: Trace) -> dict[str, Any]:
             for b in trace.bonds
         ],
         "meta": trace.meta,
+        "annotators": {name: {"kind": kind} for name, kind in trace.annotator_kinds.items()},
     }
 
 
@@ -124,6 +131,8 @@ def trace_from_record(record: Any) -> Trace:
             _get(item, "behavior", str, f"labels[{i}]"),
             _get(item, "annotator", str, f"labels[{i}]"),
             _get(item, "confidence", float, f"labels[{i}]", optional=True),
+            _get(item, "seconds", float, f"labels[{i}]", optional=True),
+            _get(item, "created_at", str, f"labels[{i}]", optional=True),
         )
         for i, item in enumerate(_list(record.get("labels", []), "labels"))
     ]
@@ -149,7 +158,25 @@ def trace_from_record(record: Any) -> Trace:
         labels=labels,
         bonds=bonds,
         meta=record.get("meta") if record.get("meta") is not None else {},
+        annotator_kinds=_annotator_kinds(record.get("annotators")),
     )
+
+
+def _annotator_kinds(value: Any) -> dict[str, str]:
+    """`{"alice": {"kind": "person"}, ...}` as {name: kind}; absent or null: no declarations."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"must be an object, got {type(value).__name__}", field="annotators")
+    kinds = {}
+    for name, entry in value.items():
+        where = f"annotators.{name}"
+        unknown = sorted(set(entry) - set(ANNOTATOR_FIELDS)) if isinstance(entry, dict) else []
+        if unknown:
+            fields = ", ".join(ANNOTATOR_FIELDS)
+            raise InputError(f"unknown field (v1 has: {fields})", field=f"{where}.{unknown[0]}")
+        kinds[name] = _get(entry, "kind", str, where)
+    return kinds
 
 
 def _str(record: dict[str, Any], key: str) -> str:

@@ -39,7 +39,10 @@ SCHEMAS = {
             ("step", pa.int64()),
             ("behavior", pa.string()),
             ("annotator", pa.string()),
+            ("annotator_kind", pa.string()),
             ("confidence", pa.float64()),
+            ("seconds", pa.float64()),
+            ("created_at", pa.string()),
         ]
     ),
     "bonds": pa.schema(
@@ -67,11 +70,9 @@ class ParquetExporter:
         try:
             for batch in batches(traces):
                 for name, table_rows in batch.items():
-                    columns = (
-                        list(zip(*table_rows, strict=True))
-                        if table_rows
-                        else [[] for _ in COLUMNS[name]]
-                    )
+                    if not table_rows:
+                        continue  # no empty row groups: readers such as `datasets` reject them
+                    columns = list(zip(*table_rows, strict=True))
                     table = pa.Table.from_arrays(
                         [
                             pa.array(col, type=field.type)

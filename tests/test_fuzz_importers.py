@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bondscope.domain import BEHAVIORS, BOND_TYPES, Bond, InputError, Label, Step, Trace
+from bondscope.domain import (
+    ANNOTATOR_KINDS,
+    BEHAVIORS,
+    BOND_TYPES,
+    Bond,
+    InputError,
+    Label,
+    Step,
+    Trace,
+)
 from bondscope.plugin_manager import Plugins
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
@@ -72,7 +82,10 @@ def traces(draw: st.DrawFn) -> Trace:
         keys = draw(st.sets(st.tuples(st.integers(0, len(steps) - 1), st.sampled_from(annotators))))
         for step, annotator in sorted(keys):
             confidence = draw(st.none() | st.floats(0.0, 1.0))
-            labels.append(Label(step, draw(st.sampled_from(BEHAVIORS)), annotator, confidence))
+            seconds = draw(st.none() | st.floats(0.0, 1e6))
+            created_at = draw(st.datetimes(timezones=st.just(UTC))).isoformat()
+            behavior = draw(st.sampled_from(BEHAVIORS))
+            labels.append(Label(step, behavior, annotator, confidence, seconds, created_at))
     bonds = []
     if len(steps) >= 2:
         index = st.integers(0, len(steps) - 1)
@@ -96,6 +109,10 @@ def traces(draw: st.DrawFn) -> Trace:
         labels=labels,
         bonds=bonds,
         meta=draw(st.dictionaries(TEXT, JSON_VALUE, max_size=4)),
+        annotator_kinds={
+            name: draw(st.sampled_from(ANNOTATOR_KINDS))
+            for name in sorted({lb.annotator for lb in labels} | {b.annotator for b in bonds})
+        },
     )
 
 
@@ -123,6 +140,7 @@ def test_bondscope_jsonl_round_trip(workdir: Path, trace: Trace) -> None:
     assert sorted(loaded.bonds, key=lambda b: (b.source, b.target, b.type, b.annotator)) == (
         trace.bonds
     )
+    assert loaded.annotator_kinds == trace.annotator_kinds
     assert loaded.meta == trace.meta
     for step in loaded.steps or []:  # offsets are str indices: astral characters count as one
         assert loaded.text[step.start : step.end] == trace.text[step.start : step.end]

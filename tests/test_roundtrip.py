@@ -128,4 +128,15 @@ def test_csv_tables(project, tmp_path):
     with open(out / "labels.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == n_labels
-    assert set(rows[0]) == {"trace_id", "step", "behavior", "annotator", "confidence"}
+    assert set(rows[0]) == {
+        "trace_id",
+        "step",
+        "behavior",
+        "annotator",
+        "annotator_kind",
+        "confidence",
+        "seconds",
+        "created_at",
+    }
+    kinds = {row["annotator"]: row["annotator_kind"] for row in rows}
+    assert kinds["thought-anchors-gpt4o"] == "model"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -123,7 +125,12 @@ def stats(db, as_json):
 
 @cli.command()
 @db_option
-@click.option("--format", "format_", required=True, help="exporter name (see `bondscope plugins`)")
+@click.option(
+    "--format",
+    "format_",
+    required=True,
+    help="exporter name (see `bondscope plugins`), or hf-dataset (a Hugging Face dataset folder)",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
 @click.option("--model", default=None, help="only traces of this model")
@@ -133,13 +140,34 @@ def stats(db, as_json):
     is_flag=True,
     help="replace OUT if it is an earlier export (never the project or unknown files)",
 )
+@click.option("--license", "license_", default=None, help="hf-dataset: the dataset's license id")
 @json_option
-def export(db, format_, out, annotators, model, source, overwrite, as_json):
+def export(db, format_, out, annotators, model, source, overwrite, license_, as_json):
     """Export traces with their steps, current labels and bonds."""
     from bondscope.services.exporting import export_traces
+    from bondscope.services.gold_dataset import HF_DATASET, export_hf_dataset
 
     with open_project(db) as store, TerminalProgress() as progress:
         ids = store.trace_ids(model=model, source=source)
+        if format_ == HF_DATASET:
+            dataset = export_hf_dataset(
+                store,
+                plugins(),
+                out,
+                annotators=list(annotators) or None,
+                trace_ids=ids,
+                license=license_,
+                overwrite=overwrite,
+                command=shlex.join(["bondscope", *sys.argv[1:]]),
+                progress=progress,
+            )
+            data = {k: v for k, v in asdict(dataset).items() if k != "figures"}
+            line = (
+                f"exported {dataset.traces} traces, {dataset.labels} labels to {dataset.out} "
+                f"(license: {', '.join(dataset.license)})"
+            )
+            emit(data, as_json, [line])
+            return
         report = export_traces(
             store,
             plugins(),

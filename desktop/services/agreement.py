@@ -22,7 +22,7 @@ MISSING = -1  # a step the annotator did not label
 TOLERANCE = 1  # bond ends may differ by this many steps and still match
 
 
-def _nan_to_none(value: float) -> float | None:
+def nan_to_none(value: float) -> float | None:
     """JSON has no NaN: an undefined coefficient is reported as null."""
     return None if np.isnan(value) else float(value)
 
@@ -265,9 +265,9 @@ def agreement(
                 "b": b,
                 "kind": pair_kind(found.kinds[i], found.kinds[j]),
                 "steps": steps,
-                "observed": _nan_to_none(np.trace(counts) / steps if steps else float("nan")),
-                "cohen_kappa": _nan_to_none(cohen_kappa(counts)),
-                "gwet_ac1": _nan_to_none(gwet_ac1(counts)),
+                "observed": nan_to_none(np.trace(counts) / steps if steps else float("nan")),
+                "cohen_kappa": nan_to_none(cohen_kappa(counts)),
+                "gwet_ac1": nan_to_none(gwet_ac1(counts)),
                 "confusion": counts.tolist(),
                 "bonds": {
                     "traces": len(shared),
@@ -284,8 +284,8 @@ def agreement(
         "behaviors": list(BEHAVIORS),
         "tolerance": tolerance,
         "steps_rated_twice": int(((found.ratings != MISSING).sum(axis=1) >= 2).sum()),
-        "krippendorff_alpha": _nan_to_none(krippendorff_alpha(found.ratings)),
-        "gwet_ac1": _nan_to_none(gwet_ac1_multi(found.ratings)),
+        "krippendorff_alpha": nan_to_none(krippendorff_alpha(found.ratings)),
+        "gwet_ac1": nan_to_none(gwet_ac1_multi(found.ratings)),
         "pairs": pairs,
         "by_kind": _by_kind(pairs),
     }
@@ -296,9 +296,9 @@ def _bond_summary(match: BondMatch) -> dict[str, Any]:
         "a_bonds": match.a,
         "b_bonds": match.b,
         "matched": match.matched,
-        "precision": _nan_to_none(match.precision),
-        "recall": _nan_to_none(match.recall),
-        "f1": _nan_to_none(match.f1),
+        "precision": nan_to_none(match.precision),
+        "recall": nan_to_none(match.recall),
+        "f1": nan_to_none(match.f1),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +57,22 @@ def export_traces(
             count += 1
             progress.advance(1)
 
+    write_staged(
+        out,
+        format,
+        lambda target: plugins.call("exporter", format, exporter.export, traces(), target),
+    )
+    return ExportReport(count, str(out), format)
+
+
+def write_staged(out: Path, format: str, write: Callable[[Path], None]) -> None:
+    """Let `write` fill a path beside `out`, then move it into place (with a manifest, for a
+    folder); `out` is replaced only when the write finished. check_target runs first."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         target = staging / out.name
-        plugins.call("exporter", format, exporter.export, traces(), target)
+        write(target)
         if target.is_dir():
             write_manifest(target, format)
         old = staging / f"{out.name}.old"
@@ -75,7 +86,6 @@ def export_traces(
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportReport(count, str(out), format)
 
 
 def check_target(out: Path, project: Path, exporter: Exporter, overwrite: bool) -> None:

@@ -211,9 +211,11 @@ class TraceWriter:
         self.bond_rows: list[tuple] = []
         self.buffered_chars = 0
 
-    def annotator(self, name: str) -> int:
+    def annotator(self, name: str, declared: dict[str, str]) -> int:
+        """The annotator's id; a new one gets the kind the trace or the importer declares."""
         if name not in self.annotators:
-            self.annotators[name] = self.store.annotator_id(name, self.annotator_kinds.get(name))
+            kind = declared.get(name) or self.annotator_kinds.get(name)
+            self.annotators[name] = self.store.annotator_id(name, kind)
         return self.annotators[name]
 
     def add(self, trace: Trace, path: Path) -> None:
@@ -294,11 +296,12 @@ class TraceWriter:
             self.label_rows.append(
                 (
                     step_id,
-                    self.annotator(label.annotator),
+                    self.annotator(label.annotator, trace.annotator_kinds),
                     label.behavior,
                     label.confidence,
+                    label.seconds,
                     self.run_id,
-                    self.created_at,
+                    label.created_at or self.created_at,
                 )
             )
             self.report.labels += 1
@@ -312,7 +315,7 @@ class TraceWriter:
                     source,
                     target,
                     bond.type,
-                    self.annotator(bond.annotator),
+                    self.annotator(bond.annotator, trace.annotator_kinds),
                     self.run_id,
                     self.created_at,
                 )
@@ -375,8 +378,8 @@ class TraceWriter:
             )
         if self.label_rows:
             conn.executemany(
-                "INSERT INTO label_events (step_id, annotator_id, behavior, confidence, run_id,"
-                " created_at) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO label_events (step_id, annotator_id, behavior, confidence, seconds,"
+                " run_id, created_at) VALUES (?,?,?,?,?,?,?)",
                 self.label_rows,
             )
         if self.bond_rows:

@@ -15,8 +15,10 @@ from bondscope.services import labeling
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
 from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
+from bondscope.services.packs import pack_description
 from bondscope.services.structure import Selection, transition_counts
 from bondscope.store import Store, StoreError
+from bondscope.ui.adjudicate import AdjudicateDialog
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
 from bondscope.ui.embeddings import StepEmbeddings
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.annotator = annotator
+        self.own_annotator = annotator  # who labels outside work packs (see open_project)
         self.settings = settings
         self.settings.setdefault(
             "shortcuts", {action: list(keys) for action, keys in DEFAULT_SHORTCUTS.items()}
@@ -340,6 +343,9 @@ class MainWindow(QMainWindow):
         self.accept_action = QAction("Accept Suggestions &Above…", self)
         self.accept_action.triggered.connect(self.choose_accept)
         self.tools_menu.addAction(self.accept_action)
+        self.adjudicate_action = QAction("A&djudicate…", self)
+        self.adjudicate_action.triggered.connect(self.show_adjudicate)
+        self.tools_menu.addAction(self.adjudicate_action)
         self.tools_menu.addSeparator()
         self.synthesize_action = QAction("&Synthesize…", self)
         self.synthesize_action.triggered.connect(self.choose_synthesis)
@@ -378,6 +384,10 @@ class MainWindow(QMainWindow):
         self.settings["last_project"] = str(path.resolve())
         save_settings(self.settings)
         self.setWindowTitle(f"Bondscope: {path.name}")
+        pack = pack_description(store)  # a work pack is labeled as its annotator, this session
+        self.annotator = pack[1] if pack else self.own_annotator
+        self.annotator_label.setText(f"annotator: {self.annotator}" + (" (pack)" if pack else ""))
+        self.metrics.me = self.annotator
         self.trace_id = None
         self.metrics.set_project(path, store)
         self.reload_traces()
@@ -528,6 +538,16 @@ class MainWindow(QMainWindow):
         dialog = AcceptDialog(self.store, model, self.annotator, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted_count.connect(self._suggestions_accepted)
+        dialog.open()
+        return dialog
+
+    def show_adjudicate(self) -> AdjudicateDialog | None:
+        """Tools > Adjudicate: settle this trace's disputed steps; I am the one who decides."""
+        if self.store is None or self.trace_id is None:
+            return None
+        dialog = AdjudicateDialog(self.store, self.trace_id, self.annotator, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.decided.connect(lambda _: self.reload_labels())
         dialog.open()
         return dialog
 
@@ -702,7 +722,7 @@ class MainWindow(QMainWindow):
         """Switch annotator: save it, and re-read labels, progress and structure as theirs."""
         if not name or name == self.annotator:
             return
-        self.annotator = name
+        self.annotator = self.own_annotator = name
         self.settings["annotator"] = name
         save_settings(self.settings)
         self.annotator_label.setText(f"annotator: {name}")
