@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.bondscope_jsonl",
     "bondscope.plugins.thought_anchors",
     "bondscope.plugins.r1_json",
+    "bondscope.plugins.chat",
     "bondscope.plugins.step_lists",
     "bondscope.plugins.plain_text",
     "bondscope.plugins.paragraph_segmenter",
