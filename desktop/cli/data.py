@@ -15,6 +15,7 @@ from bondscope.cli.base import (
     open_project,
     parse_options,
     plugins,
+    where_option,
 )
 
 
@@ -128,18 +129,19 @@ def stats(db, as_json):
 @click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
 @click.option("--model", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
+@where_option
 @click.option(
     "--overwrite",
     is_flag=True,
     help="replace OUT if it is an earlier export (never the project or unknown files)",
 )
 @json_option
-def export(db, format_, out, annotators, model, source, overwrite, as_json):
+def export(db, format_, out, annotators, model, source, where, overwrite, as_json):
     """Export traces with their steps, current labels and bonds."""
     from bondscope.services.exporting import export_traces
 
     with open_project(db) as store, TerminalProgress() as progress:
-        ids = store.trace_ids(model=model, source=source)
+        ids = store.trace_ids(model=model, source=source, meta=where)
         report = export_traces(
             store,
             plugins(),
