@@ -48,6 +48,9 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.llm_prelabeler",
     "bondscope.plugins.mole_syn",
     "bondscope.plugins.sft_chat_export",
+    "bondscope.plugins.label_studio",
+    "bondscope.plugins.doccano",
+    "bondscope.plugins.prodigy",
     "bondscope.plugins.keyword_prelabeler",
     "bondscope.plugins.onnx_prelabeler",
 )
