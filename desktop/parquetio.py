@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from bondscope.domain import InputError, RowNumber
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
-BATCH_ROWS = 1024
+BATCH_ROWS = 32  # rows per batch: what is held at once (a row may be a 100 kB trace)
 
 
 def is_parquet(path: Path) -> bool:

@@ -5,7 +5,8 @@ Each line is `{"text", "entities": [{"id", "label", "start_offset", "end_offset"
 (`trace_id`, `question`, `model`, `source`, `answer`, `steps`, `meta`) and the `annotator` travel
 beside them. doccano holds one annotator per record: the export writes one line per annotator of
 a trace (consecutive lines), and the import joins consecutive lines of one trace again. The older
-`"label": [[start, end, "D"], ...]` form is read too. Without an `annotator` key the labels are
+`"label": [[start, end, "D"], ...]` form is read too. An entity with a null label is a bond's end
+that the annotator did not label. Without an `annotator` key the labels are
 those of `-o annotator=NAME` (default `doccano`).
 """
 
@@ -107,6 +108,8 @@ class Doccano:
                     )
                 k = index_of[(start, end)]
                 step_of[entity_id] = k
+                if label is None:  # a bond's end that this annotator did not label
+                    continue
                 behavior_at[k] = on_line(behavior_code, label, "entities.label", line=line)
                 labels.append(Label(k, behavior_at[k], annotator, confidence))
             relations = record.get("relations") or []
@@ -168,16 +171,18 @@ def records_of(trace: Trace) -> list[dict[str, Any]]:
     base = {"text": trace.text, **trace_fields(trace)}
     lines = []
     for annotation in annotations(trace):
-        entities = [
-            {
-                "id": k,
-                "label": label.behavior,
-                "start_offset": steps[k].start,
-                "end_offset": steps[k].end,
-                **confidence_field(label),
-            }
-            for k, label in sorted(annotation.labels.items())
-        ]
+        entities = []
+        for k in annotation.steps:  # labeled steps, and bond ends (label null) if unlabeled
+            label = annotation.labels.get(k)
+            entities.append(
+                {
+                    "id": k,
+                    "label": label.behavior if label else None,
+                    "start_offset": steps[k].start,
+                    "end_offset": steps[k].end,
+                    **(confidence_field(label) if label else {}),
+                }
+            )
         relations = [
             {"id": i, "from_id": b.source, "to_id": b.target, "type": b.type}
             for i, b in enumerate(annotation.bonds)
