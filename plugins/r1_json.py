@@ -20,7 +20,13 @@ from bondscope import hookimpl
 from bondscope.domain import InputError, Trace
 from bondscope.jsonio import first_record, iter_json_records
 from bondscope.parquetio import PARQUET_SUFFIXES
-from bondscope.thinking import final_answer, has_thinking, normalized, parse_style
+from bondscope.thinking import (
+    ThinkStyle,
+    final_answer,
+    has_thinking,
+    normalized,
+    parse_style,
+)
 
 DEFAULTS = {
     "question_field": "question,prompt,problem",
@@ -88,10 +94,11 @@ def _texts(value: Any) -> list[str] | None:
     return None
 
 
-def response_field(record: dict[str, Any], options: dict[str, str]) -> str | None:
+def response_field(
+    record: dict[str, Any], options: dict[str, str], style: ThinkStyle
+) -> str | None:
     """Which field holds the responses: the first candidate whose text marks its thinking, else
     (when the user named fields) the first present."""
-    style = parse_style(options.get("think"))
     names = candidates(options, "response_field")
     for name in names:
         texts = _texts(get_path(record, name))
@@ -125,10 +132,12 @@ class R1JsonImporter:
         record = first_record(path)
         if not isinstance(record, dict):
             return False
+        options = options or {}
         try:
-            name = response_field(record, options or {})
-        except ValueError:  # a bad think= option: read() reports it
-            return "response_field" in (options or {})
+            style = parse_style(options.get("think"))
+        except ValueError:  # a bad think= option: claim by the defaults, read() reports it
+            style = parse_style(None)
+        name = response_field(record, options, style)
         return name is not None and _texts(get_path(record, name)) is not None
 
     def read(self, path: Path, options: dict[str, str]) -> Iterator[Trace]:
@@ -152,7 +161,7 @@ class R1JsonImporter:
                 raise InputError(f"expected a JSON object, got {type(record).__name__}", path, line)
             if chosen is None:
                 chosen = (
-                    response_field(record, options)
+                    response_field(record, options, style)
                     or pick(record, candidates(options, "response_field"))[0]
                 )
             value = get_path(record, chosen) if chosen else MISSING
