@@ -23,13 +23,15 @@ import pstats
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bondscope.domain import Trace
 from bondscope.plugin_manager import Plugins
-from bondscope.services.exporting import export_traces
+from bondscope.plugins.bondscope_jsonl import trace_from_record
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
 
@@ -120,10 +122,17 @@ def parquet_rows(paths: list[Path], folder: Path, row_group: int = 1000) -> list
     return out
 
 
-def exported_tables(db: Path, folder: Path) -> Path:
-    """The project as the `parquet` exporter writes it (untimed)."""
-    with Store(db) as store:
-        export_traces(store, Plugins(load_entry_points=False), "parquet", folder)
+def exported_tables(paths: list[Path], folder: Path) -> Path:
+    """The corpus as the `parquet` exporter writes it (untimed; straight from the records)."""
+    exporter = Plugins(load_entry_points=False).get("exporter", "parquet")
+
+    def traces() -> Iterator[Trace]:
+        for path in paths:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    yield trace_from_record(json.loads(line))
+
+    exporter.export(traces(), folder)
     return folder
 
 
@@ -206,7 +215,7 @@ def main() -> int:
             and ok
         )
 
-        tables = exported_tables(work / "given.bondscope", work / "parquet-tables")
+        tables = exported_tables(given, work / "parquet-tables")
         elapsed, counts = timed_import(work / "tables.bondscope", [tables], format="parquet")
         assert counts["labels"] == args.traces * args.steps, counts
         ok = (

@@ -1,8 +1,9 @@
 """Streaming reader for Parquet files (the format of every Hugging Face dataset).
 
-Rows come out as plain JSON-like dicts, one record batch at a time (pyarrow reads a row group at a
-time), so a 2 GB file is never read whole and every importer that reads JSON records reads Parquet
-rows the same way. Row numbers (1-based) are `RowNumber`s, so errors say `row N`.
+Rows come out as plain JSON-like dicts, one record batch of about 2 MB at a time (pyarrow reads a
+row group at a time), so a 2 GB file is never read whole, and every importer that reads JSON
+records reads Parquet rows the same way. Row numbers (1-based) are `RowNumber`s: errors say
+`row N`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pyarrow.parquet as pq
 from bondscope.domain import InputError, RowNumber
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
-BATCH_ROWS = 32  # rows per batch: what is held at once (a row may be a 100 kB trace)
+BATCH_BYTES = 2 << 20  # what one batch holds, about: the memory a read needs beyond one row
+MAX_BATCH_ROWS = 65_536
 
 
 def is_parquet(path: Path) -> bool:
@@ -28,17 +30,41 @@ def is_parquet(path: Path) -> bool:
 
 
 def iter_parquet(path: Path, columns: list[str] | None = None) -> Iterator[tuple[RowNumber, Any]]:
-    """(row number, row as a dict) for each row, batch by batch."""
+    """(row number, row as a dict) for each row: row group by row group, in batches of about
+    BATCH_BYTES (a batch never spans two row groups)."""
     parquet = open_parquet(path)
-    plain = all(_json_native(field.type) for field in parquet.schema_arrow)
-    number = 0
+    converted = [
+        field.name
+        for field in parquet.schema_arrow
+        if not _json_native(field.type) and (columns is None or field.name in columns)
+    ]
+    number, size = 0, batch_rows(parquet)
     try:
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            for row in batch.to_pylist():
-                number += 1
-                yield RowNumber(number), row if plain else _json_value(row)
+        for group in range(parquet.metadata.num_row_groups):
+            batches = parquet.iter_batches(batch_size=size, row_groups=[group], columns=columns)
+            for batch in batches:
+                if batch.num_rows:  # the real size per row (the estimate misses dictionaries)
+                    size = max(
+                        1, min(MAX_BATCH_ROWS, BATCH_BYTES * batch.num_rows // max(batch.nbytes, 1))
+                    )
+                for row in batch.to_pylist():
+                    number += 1
+                    for name in converted:
+                        row[name] = _json_value(row[name])
+                    yield RowNumber(number), row
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"unreadable Parquet: {error}", path, RowNumber(number + 1)) from None
+
+
+def batch_rows(parquet: pq.ParquetFile) -> int:
+    """Rows per first batch: about BATCH_BYTES of data by the file's mean row size (a row of a
+    trace table may be 100 kB, one of a steps table 50 bytes); later batches use the size the
+    previous one really had."""
+    meta = parquet.metadata
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if not meta.num_rows or not size:
+        return MAX_BATCH_ROWS
+    return max(1, min(MAX_BATCH_ROWS, BATCH_BYTES * meta.num_rows // size))
 
 
 def open_parquet(path: Path) -> pq.ParquetFile:
