@@ -30,30 +30,53 @@ def is_parquet(path: Path) -> bool:
 
 
 def iter_parquet(path: Path, columns: list[str] | None = None) -> Iterator[tuple[RowNumber, Any]]:
-    """(row number, row as a dict) for each row: row group by row group, in batches of about
-    BATCH_BYTES (a batch never spans two row groups)."""
+    """(row number, row as a dict) for each row, batch by batch (see `batches`)."""
     parquet = open_parquet(path)
     converted = [
         field.name
         for field in parquet.schema_arrow
         if not _json_native(field.type) and (columns is None or field.name in columns)
     ]
-    number, size = 0, batch_rows(parquet)
+    number = 0
+    for batch in batches(parquet, path, columns):
+        for row in batch.to_pylist():
+            number += 1
+            for name in converted:
+                row[name] = _json_value(row[name])
+            yield RowNumber(number), row
+
+
+def iter_parquet_tuples(path: Path, columns: list[str]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(row number, values in `columns` order): for fixed tables read in bulk (no dicts, and no
+    conversion: the caller checks the types)."""
+    parquet = open_parquet(path)
+    missing = [name for name in columns if name not in parquet.schema_arrow.names]
+    if missing:
+        raise InputError("missing column", path, field=missing[0])
+    number = 0
+    for batch in batches(parquet, path, columns):
+        values = [batch.column(name).to_pylist() for name in columns]
+        yield from zip(
+            range(number + 1, number + 1 + batch.num_rows), zip(*values, strict=True), strict=True
+        )
+        number += batch.num_rows
+
+
+def batches(parquet: pq.ParquetFile, path: Path, columns: list[str] | None) -> Iterator[Any]:
+    """Record batches row group by row group, of about BATCH_BYTES each (a batch never spans two
+    row groups, so memory stays near one row group at worst)."""
+    size, read = batch_rows(parquet), 0
     try:
         for group in range(parquet.metadata.num_row_groups):
-            batches = parquet.iter_batches(batch_size=size, row_groups=[group], columns=columns)
-            for batch in batches:
+            for batch in parquet.iter_batches(batch_size=size, row_groups=[group], columns=columns):
                 if batch.num_rows:  # the real size per row (the estimate misses dictionaries)
                     size = max(
                         1, min(MAX_BATCH_ROWS, BATCH_BYTES * batch.num_rows // max(batch.nbytes, 1))
                     )
-                for row in batch.to_pylist():
-                    number += 1
-                    for name in converted:
-                        row[name] = _json_value(row[name])
-                    yield RowNumber(number), row
+                read += batch.num_rows
+                yield batch
     except (pa.ArrowException, OSError) as error:
-        raise InputError(f"unreadable Parquet: {error}", path, RowNumber(number + 1)) from None
+        raise InputError(f"unreadable Parquet: {error}", path, RowNumber(read + 1)) from None
 
 
 def batch_rows(parquet: pq.ParquetFile) -> int:

@@ -7,6 +7,7 @@ The importer reads such a folder back losslessly. The four tables are streamed s
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from bondscope import hookimpl
-from bondscope.domain import Bond, InputError, Label, Step, Trace
-from bondscope.parquetio import iter_parquet
+from bondscope.domain import Bond, InputError, Label, RowNumber, Step, Trace
+from bondscope.parquetio import iter_parquet, iter_parquet_tuples
 from bondscope.tables import COLUMNS, batches
 
 SCHEMAS = {
@@ -75,12 +76,12 @@ class ParquetTables:
         for name in COLUMNS:
             if not (path / f"{name}.parquet").is_file():
                 raise InputError(f"expected a folder holding {name}.parquet", path)
-        columns = {
-            name: [c for c in COLUMNS[name] if c != "text" or name == "traces"] for name in COLUMNS
-        }
         rows = {
-            name: _Rows(path / f"{name}.parquet", columns[name])
-            for name in ("steps", "labels", "bonds")
+            "steps": _Rows(path / "steps.parquet", ["trace_id", "step", "start", "end"]),
+            "labels": _Rows(
+                path / "labels.parquet", list(COLUMNS["labels"]), nullable=("confidence",)
+            ),
+            "bonds": _Rows(path / "bonds.parquet", list(COLUMNS["bonds"])),
         }
         for number, row in iter_parquet(path / "traces.parquet", list(COLUMNS["traces"])):
             where = path / "traces.parquet"
@@ -90,7 +91,7 @@ class ParquetTables:
                 meta = json.loads(meta_text) if meta_text else {}
             except ValueError:
                 raise InputError("invalid JSON", where, number, "meta") from None
-            steps = [Step(r["start"], r["end"]) for r in rows["steps"].take(trace_id, "step")]
+            steps = [Step(r[2], r[3]) for r in rows["steps"].take(trace_id, numbered=True)]
             n_steps = _typed(row, "n_steps", int, where, number)
             if n_steps != len(steps):
                 raise InputError(
@@ -100,13 +101,9 @@ class ParquetTables:
                     "n_steps",
                 )
             labels = [
-                Label(r["step"], r["behavior"], r["annotator"], r["confidence"])
-                for r in rows["labels"].take(trace_id)
+                Label(r[1], r[2], r[3], _confidence(r[4])) for r in rows["labels"].take(trace_id)
             ]
-            bonds = [
-                Bond(r["from"], r["to"], r["type"], r["annotator"])
-                for r in rows["bonds"].take(trace_id)
-            ]
+            bonds = [Bond(*r[1:]) for r in rows["bonds"].take(trace_id)]
             yield Trace(
                 id=trace_id,
                 text=_typed(row, "text", str, where, number),
@@ -152,23 +149,29 @@ class ParquetTables:
 
 
 class _Rows:
-    """One of the steps / labels / bonds tables, read alongside the traces table."""
+    """One of the steps / labels / bonds tables, read alongside the traces table: its rows come in
+    trace order, so each trace takes the rows at the head."""
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
+    def __init__(self, path: Path, columns: list[str], nullable: tuple[str, ...] = ()) -> None:
         self.path = path
-        self.rows = iter_parquet(path, columns)
-        self.ahead: tuple[int, dict[str, Any]] | None = next(self.rows, None)
+        self.columns = columns
+        self.required = [i for i, name in enumerate(columns) if name not in nullable]
+        self.rows = iter_parquet_tuples(path, columns)
+        self.ahead: tuple[int, tuple[Any, ...]] | None = next(self.rows, None)
 
-    def take(self, trace_id: str, index: str | None = None) -> list[dict[str, Any]]:
-        """The rows of `trace_id` at the head of the table (`index` numbered 0, 1, ...)."""
+    def take(self, trace_id: str, numbered: bool = False) -> list[tuple[Any, ...]]:
+        """The rows of `trace_id` (column 0) at the head of the table; `numbered`: column 1 counts
+        0, 1, ... (a trace's steps)."""
         taken = []
-        while self.ahead is not None and self.ahead[1].get("trace_id") == trace_id:
+        while self.ahead is not None and self.ahead[1][0] == trace_id:
             number, row = self.ahead
-            for key, value in row.items():
-                if value is None and key != "confidence":
-                    raise InputError("missing", self.path, number, key)
-            if index is not None and row[index] != len(taken):
-                raise InputError(f"expected step {len(taken)}", self.path, number, index)
+            for i in self.required:
+                if row[i] is None:
+                    raise InputError("missing", self.path, RowNumber(number), self.columns[i])
+            if numbered and row[1] != len(taken):
+                raise InputError(
+                    f"expected step {len(taken)}", self.path, RowNumber(number), self.columns[1]
+                )
             taken.append(row)
             self.ahead = next(self.rows, None)
         return taken
@@ -177,12 +180,16 @@ class _Rows:
         if self.ahead is not None:
             number, row = self.ahead
             raise InputError(
-                f"trace {row.get('trace_id')!r} is not in traces.parquet, or its rows are out of "
-                "trace order",
+                f"trace {row[0]!r} is not in traces.parquet, or its rows are out of trace order",
                 self.path,
-                number,
+                RowNumber(number),
                 "trace_id",
             )
+
+
+def _confidence(value: float | None) -> float | None:
+    """NaN (a confidence nobody gave, written by another tool) is no confidence."""
+    return None if value is None or math.isnan(value) else value
 
 
 def _typed(row: dict[str, Any], key: str, kind: type, where: Path, number: int) -> Any:
