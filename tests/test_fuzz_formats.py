@@ -93,3 +93,31 @@ def test_arbitrary_parquet_rows(workdir: Path, project: Path, importer: str, dat
         target = Path(folder) / "rows.parquet"
         target.write_bytes(content)
         import_or_input_error(project, target, importer)
+
+
+@settings(FUZZ, max_examples=40)
+@given(trace=traces(), data=st.data())
+def test_mutated_parquet_tables(workdir: Path, project: Path, trace: Trace, data: Any) -> None:  # noqa: F811
+    """One cell of one table of a real export changed (or a row dropped): imports, or fails with
+    an InputError naming the file, and the project is unchanged."""
+    plugins = Plugins(load_entry_points=False)
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        out = Path(folder) / "tables"
+        plugins.get("exporter", "parquet").export([trace], out)
+        name = data.draw(st.sampled_from(["traces", "steps", "labels", "bonds"]))
+        table = pq.read_table(out / f"{name}.parquet")
+        rows = table.to_pylist()
+        if rows:
+            i = data.draw(st.integers(0, len(rows) - 1))
+            column = data.draw(st.sampled_from(table.schema.names))
+            kind = table.schema.field(column).type
+            if data.draw(st.booleans()):
+                del rows[i]
+            elif pa.types.is_integer(kind):
+                rows[i][column] = data.draw(st.none() | st.integers(-3, 40))
+            elif pa.types.is_floating(kind):
+                rows[i][column] = data.draw(st.none() | st.floats())
+            else:
+                rows[i][column] = data.draw(st.none() | st.sampled_from(["", "t", "N", "vdw", "{"]))
+            pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), out / f"{name}.parquet")
+        import_or_input_error(project, out, "parquet")
