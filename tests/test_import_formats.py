@@ -130,6 +130,25 @@ def test_sharegpt_conversations_with_stratos_tags_and_other_turns(tmp_path: Path
     assert_clean_steps(trace, "Adding gives")
 
 
+def test_content_as_a_list_of_parts_and_a_reasoning_only_reply(tmp_path: Path) -> None:
+    """OpenAI-style content parts are joined; a reply cut off while reasoning has no answer."""
+    path = write_jsonl(
+        tmp_path / "parts.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "What is "},
+                                                 {"type": "text", "text": "2 + 2?"}]},
+                    {"role": "assistant", "content": None, "reasoning": THINKING},
+                ]
+            }
+        ],
+    )  # fmt: skip
+    [trace] = imported(tmp_path, [path])
+    assert (trace.question, trace.answer) == ("What is 2 + 2?", "")
+    assert step_texts(trace) == THINKING.split("\n\n")
+
+
 def test_our_sft_chat_export_imports_back_as_chat(tmp_path: Path) -> None:
     source = write_jsonl(
         tmp_path / "r1.jsonl",
