@@ -62,6 +62,10 @@ SCHEMAS = {
 }
 
 
+# The columns the importer reads, by name: a table may hold more (a later version's columns).
+LABEL_COLUMNS = ["trace_id", "step", "behavior", "annotator", "confidence"]
+
+
 class ParquetTables:
     name = "parquet"
     description = "folder of Parquet tables: traces, steps, labels, bonds"
@@ -78,10 +82,8 @@ class ParquetTables:
                 raise InputError(f"expected a folder holding {name}.parquet", path)
         rows = {
             "steps": _Rows(path / "steps.parquet", ["trace_id", "step", "start", "end"]),
-            "labels": _Rows(
-                path / "labels.parquet", list(COLUMNS["labels"]), nullable=("confidence",)
-            ),
-            "bonds": _Rows(path / "bonds.parquet", list(COLUMNS["bonds"])),
+            "labels": _Rows(path / "labels.parquet", LABEL_COLUMNS, nullable=("confidence",)),
+            "bonds": _Rows(path / "bonds.parquet", ["trace_id", "from", "to", "type", "annotator"]),
         }
         for number, row in iter_parquet(path / "traces.parquet", list(COLUMNS["traces"])):
             where = path / "traces.parquet"
