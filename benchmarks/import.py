@@ -4,9 +4,12 @@
     .venv/bin/python benchmarks/import.py --traces 1000  # a quicker run
     .venv/bin/python benchmarks/import.py --profile      # cProfile of the given-steps import
 
-Two figures: the corpus with its steps and one label per step given in the file, and the same
-texts without steps or labels, segmented on import by the `paragraph` segmenter. Each import goes
-into a fresh project file (SQLite, WAL) in a temporary folder; the time includes reading and
+Four figures: the corpus with its steps and one label per step given in the file; the same texts
+without steps or labels, segmented on import by the `paragraph` segmenter; the same texts as
+Parquet shards of R1-style rows (`question`, `response` = `<think>text</think>answer`, as a Hugging
+Face dataset holds them) read by `r1-json` and segmented on import; and the first project exported
+as Parquet tables (the `parquet` exporter) and imported back with its steps and labels. Each import
+goes into a fresh project file (SQLite, WAL) in a temporary folder; the time includes reading and
 parsing the files, validation, segmentation, and the commit. Budget (design.md): >= 20,000 steps/s.
 """
 
@@ -20,10 +23,15 @@ import pstats
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bondscope.domain import Trace
 from bondscope.plugin_manager import Plugins
+from bondscope.plugins.bondscope_jsonl import trace_from_record
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
 
@@ -90,7 +98,56 @@ def strip_steps(paths: list[Path], folder: Path) -> list[Path]:
     return out
 
 
-def timed_import(db: Path, paths: list[Path], profile: bool = False) -> tuple[float, dict]:
+def parquet_rows(paths: list[Path], folder: Path, row_group: int = 1000) -> list[Path]:
+    """The same records as Parquet shards of R1-style rows, one shard per JSONL file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, path in enumerate(paths):
+        rows = []
+        with open(path, encoding="utf-8") as src:
+            for line in src:
+                record = json.loads(line)
+                rows.append(
+                    {
+                        "id": record["id"],
+                        "question": record["question"],
+                        "response": f"<think>{record['text']}</think>{record['answer']}",
+                        "model": record["model"],
+                        "n": record["meta"]["n"],
+                    }
+                )
+        target = folder / f"train-{i:05d}-of-{len(paths):05d}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), target, row_group_size=row_group)
+        out.append(target)
+    return out
+
+
+def exported_tables(paths: list[Path], folder: Path) -> Path:
+    """The corpus as the `parquet` exporter writes it (untimed; straight from the records)."""
+    exporter = Plugins(load_entry_points=False).get("exporter", "parquet")
+
+    def traces() -> Iterator[Trace]:
+        for path in paths:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    yield trace_from_record(json.loads(line))
+
+    exporter.export(traces(), folder)
+    return folder
+
+
+def folder_size(paths: list[Path]) -> int:
+    return sum(
+        p.stat().st_size
+        for path in paths
+        for p in (path.rglob("*") if path.is_dir() else [path])
+        if p.is_file()
+    )
+
+
+def timed_import(
+    db: Path, paths: list[Path], profile: bool = False, format: str = "bondscope-jsonl"
+) -> tuple[float, dict]:
     plugins = Plugins(load_entry_points=False)
     store = Store(db)
     profiler = cProfile.Profile() if profile else None
@@ -98,7 +155,7 @@ def timed_import(db: Path, paths: list[Path], profile: bool = False) -> tuple[fl
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        report = import_paths(store, plugins, paths, format="bondscope-jsonl")
+        report = import_paths(store, plugins, paths, format=format)
         if profiler:
             profiler.disable()
         elapsed = time.perf_counter() - started
@@ -149,6 +206,24 @@ def main() -> int:
         elapsed, counts = timed_import(work / "plain.bondscope", plain)
         assert counts["steps"] == args.traces * args.steps, counts  # one paragraph per step
         ok = describe("segmented on import (paragraph)", elapsed, counts, size_plain) and ok
+
+        shards = parquet_rows(given, work / "parquet-rows")
+        elapsed, counts = timed_import(work / "rows.bondscope", shards, format="r1-json")
+        assert counts["steps"] == args.traces * args.steps, counts
+        ok = (
+            describe("Parquet rows, r1-json (paragraph)", elapsed, counts, folder_size(shards))
+            and ok
+        )
+
+        tables = exported_tables(given, work / "parquet-tables")
+        elapsed, counts = timed_import(work / "tables.bondscope", [tables], format="parquet")
+        assert counts["labels"] == args.traces * args.steps, counts
+        ok = (
+            describe(
+                "Parquet tables (given steps + labels)", elapsed, counts, folder_size([tables])
+            )
+            and ok
+        )
     return 0 if ok else 1
 
 

@@ -54,6 +54,10 @@ BOND_FOR_BEHAVIOR = {"D": "covalent", "R": "hydrogen", "E": "vdw"}
 ANNOTATOR_KINDS = ("person", "model")
 
 
+class RowNumber(int):
+    """A row of a table file (Parquet): error messages say `row N` instead of `:N`."""
+
+
 class InputError(ValueError):
     """Bad input, reported as one line naming the file, the line and the field."""
 
@@ -72,7 +76,9 @@ class InputError(ValueError):
 
     def __str__(self) -> str:
         where = self.path or "<input>"
-        if self.line is not None:
+        if isinstance(self.line, RowNumber):
+            where += f": row {self.line}"
+        elif self.line is not None:
             where += f":{self.line}"
         if self.field:
             where += f": field '{self.field}'"

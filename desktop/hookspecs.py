@@ -30,7 +30,9 @@ class Importer(Protocol):
     `bondscope.InputError` naming the line and field for bad input. A Trace without `steps` is
     segmented by the import service; set `trace.line` so later validation errors can name the line.
     An importer may also set `annotator_kinds = {"name": "model"}` for annotators that are not
-    people (names starting with `model:` are models anyway).
+    people (names starting with `model:` are models anyway). `detect` may take the `-o` options as
+    a second argument (`detect(path, options)`), e.g. to claim a file by a field the user named;
+    it returns True only for files it can read, since a path two importers claim is an error.
     """
 
     name: str

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bondscope.domain import InputError
+from bondscope.parquetio import is_parquet, iter_parquet
 
 CHUNK_SIZE = 1 << 20
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -133,7 +134,11 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """Records of a .jsonl file, of a top-level JSON array, or a single JSON object."""
+    """Records of a .jsonl file, of a top-level JSON array, a single JSON object, or the rows of
+    a Parquet file (see parquetio)."""
+    if is_parquet(path):
+        yield from iter_parquet(path)
+        return
     if path.suffix.lower() in JSONL_SUFFIXES:
         yield from iter_jsonl(path)
         return

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.bondscope_jsonl",
     "bondscope.plugins.thought_anchors",
     "bondscope.plugins.r1_json",
+    "bondscope.plugins.chat",
     "bondscope.plugins.step_lists",
     "bondscope.plugins.plain_text",
     "bondscope.plugins.paragraph_segmenter",
@@ -47,6 +48,9 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.llm_prelabeler",
     "bondscope.plugins.mole_syn",
     "bondscope.plugins.sft_chat_export",
+    "bondscope.plugins.label_studio",
+    "bondscope.plugins.doccano",
+    "bondscope.plugins.prodigy",
     "bondscope.plugins.keyword_prelabeler",
     "bondscope.plugins.onnx_prelabeler",
 )

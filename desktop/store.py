@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bondscope.domain import Bond, Label, Step, Trace
+from bondscope.metafilter import MetaFilter, conditions
 from sqlite_utils import Database
 
 SCHEMA_VERSION_TABLE = "schema_version"
@@ -358,10 +359,12 @@ class Store:
         source: str | None = None,
         names: list[str] | None = None,
         pattern: str | None = None,
+        meta: tuple[MetaFilter, ...] = (),
     ) -> list[int]:
         """Ids of the traces matching every filter given, in insertion order.
 
-        `pattern` is a glob on the trace name (`*` and `?`), e.g. `deepseek-r1-distill-*`.
+        `pattern` is a glob on the trace name (`*` and `?`), e.g. `deepseek-r1-distill-*`;
+        `meta` holds `--where meta.KEY=VALUE` conditions (bondscope.metafilter).
         """
         clauses, params = [], []
         if model is not None:
@@ -376,6 +379,9 @@ class Store:
         if pattern is not None:
             clauses.append("name GLOB ?")
             params.append(pattern)
+        meta_clauses, meta_params = conditions("meta", meta)
+        clauses += meta_clauses
+        params += meta_params
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return [
             r[0] for r in self.conn.execute(f"SELECT id FROM traces {where} ORDER BY id", params)

@@ -1,5 +1,8 @@
 """Thought Anchors folders: `base_solution.json` + `chunks_labeled.json` (+ `problem.json`).
 
+The older rollout layout has no `base_solution.json`: the text then comes from `chunks.json`
+(`solution_text`, else `source_text`, as `generate_rollouts.py` wrote it).
+
 Each labeled chunk becomes a step (found in the solution text by whitespace-insensitive search,
 since the chunks were whitespace-normalized). Its GPT-4o `function_tags` become labels of the
 annotator `thought-anchors-gpt4o` through TAG_TO_BEHAVIOR, and `depends_on` becomes bonds of the
@@ -44,24 +47,19 @@ class ThoughtAnchorsImporter:
     def detect(self, path: Path) -> bool:
         return (
             path.is_dir()
-            and (path / "base_solution.json").is_file()
+            and ((path / "base_solution.json").is_file() or (path / "chunks.json").is_file())
             and (path / "chunks_labeled.json").is_file()
         )
 
     def read(self, path: Path, options: dict[str, str]) -> Iterator[Trace]:
-        for name in ("base_solution.json", "chunks_labeled.json"):
-            if not (path / name).is_file():
-                raise InputError(f"expected a folder holding {name}", path)
-        base = _load(path / "base_solution.json")
+        base, solution_file, solution_field = _solution_source(path)
+        if not (path / "chunks_labeled.json").is_file():
+            raise InputError("expected a folder holding chunks_labeled.json", path)
         chunks = _load(path / "chunks_labeled.json")
         problem = _load(path / "problem.json") if (path / "problem.json").is_file() else {}
-        if not isinstance(base, dict):
-            raise InputError("expected a JSON object", path / "base_solution.json")
-        solution = base.get("solution")
+        solution = base.get(solution_field)
         if not isinstance(solution, str) or not solution.strip():
-            raise InputError(
-                "missing or not a string", path / "base_solution.json", field="solution"
-            )
+            raise InputError("missing or not a string", solution_file, field=solution_field)
         if not isinstance(chunks, list):
             raise InputError("expected a JSON list of chunks", path / "chunks_labeled.json")
         steps, labels, bonds = _steps_labels_bonds(solution, chunks, path / "chunks_labeled.json")
@@ -86,6 +84,27 @@ class ThoughtAnchorsImporter:
             meta=meta,
             line=None,
         )
+
+
+def _solution_source(path: Path) -> tuple[dict[str, Any], Path, str]:
+    """The object holding the solution text, its file and field: `base_solution.json`'s
+    `solution`, or in the older layout `chunks.json`'s `solution_text` (else `source_text`)."""
+    if (path / "base_solution.json").is_file():
+        where, field = path / "base_solution.json", "solution"
+    elif (path / "chunks.json").is_file():
+        where, field = path / "chunks.json", "solution_text"
+    else:
+        raise InputError("expected a folder holding base_solution.json or chunks.json", path)
+    data = _load(where)
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object", where)
+    if (
+        field == "solution_text"
+        and not data.get(field)
+        and isinstance(data.get("source_text"), str)
+    ):
+        field = "source_text"
+    return data, where, field
 
 
 def _load(path: Path) -> Any:

@@ -213,9 +213,14 @@ CASES = [
     Case("r1-invalid-utf8", {"r.jsonl": jsonl(R1_GOOD) + b'{"response": "\xc3("}\n'}, "r.jsonl",
          None, "r.jsonl:2: ", "invalid UTF-8"),
     Case("r1-missing-response", {"r.jsonl": jsonl(R1_GOOD, {"question": "q", "answer": "4"})},
-         "r.jsonl", None, "r.jsonl:2: field 'response/solution/output'", "missing"),
-    Case("r1-response-not-string", {"r.jsonl": jsonl(R1_GOOD, {"response": ["a"]})}, "r.jsonl",
-         None, "r.jsonl:2: field 'response'", "must be a string, got list"),
+         "r.jsonl", None, "r.jsonl:2: field 'response'", "missing"),
+    Case("r1-response-not-string", {"r.jsonl": jsonl(R1_GOOD, {"response": {"a": 1}})},
+         "r.jsonl", None, "r.jsonl:2: field 'response'",
+         "must be a string or a list of strings, got dict"),
+    Case("r1-response-messages", {"r.jsonl": jsonl(R1_GOOD, {"response": [{"role": "user"}]})},
+         "r.jsonl", None, "r.jsonl:2: field 'response'", "use --format chat"),
+    Case("r1-response-empty-list", {"r.jsonl": jsonl(R1_GOOD, {"response": []})},
+         "r.jsonl", None, "r.jsonl:2: field 'response'", "empty list"),
     Case("r1-question-not-string", {"r.jsonl": jsonl(R1_GOOD, {**R1_GOOD, "question": 7})},
          "r.jsonl", None, "r.jsonl:2: field 'question'", "must be a string"),
     Case("r1-empty-response", {"r.jsonl": jsonl(R1_GOOD, {"id": "r2", "response": "  "})},
@@ -228,7 +233,7 @@ CASES = [
          + ",\n" + json.dumps({"id": "r3", "response": 3}, indent=1) + ",\n"
          + json.dumps(R1_GOOD | {"id": "r4"}) + "\n]\n").encode()},
          # elements start on lines 2, 3 and 8 (the second one is indented over 5 lines)
-         "r.json", None, "r.json:8: field 'response'", "must be a string, got int"),
+         "r.json", None, "r.json:8: field 'response'", "list of strings, got int"),
     Case("r1-array-invalid-element", {"r.json": (
          "[\n" + json.dumps(R1_GOOD) + ",\n" + '{"id": "r2", "response": "a" "b"},\n'
          + json.dumps(R1_GOOD | {"id": "r4"}) + "\n]\n").encode()},

@@ -35,7 +35,10 @@ FUZZ = settings(
 )
 # Every importer; the JSON ones more often, as they have more to get wrong.
 FILE_IMPORTERS = (
-    ("bondscope-jsonl",) * 3 + ("r1-json", "step-lists") * 2 + ("text", "thought-anchors")
+    ("bondscope-jsonl",) * 3
+    + ("r1-json", "step-lists") * 2
+    + ("text", "thought-anchors")
+    + ("chat", "label-studio", "doccano", "prodigy")
 )
 
 # Any Unicode scalar value (no surrogates), with astral characters drawn often on purpose.
@@ -177,9 +180,66 @@ BONDSCOPE_RECORD = {
 }
 
 
+CHAT_RECORD = {
+    "id": "c",
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "4", "reasoning_content": "Hm.\n\nSo 4."},
+    ],
+}
+SAMPLES_RECORD = {
+    "id": "g",
+    "problem": "q",
+    "gen": ["<|begin_of_thought|>Hm.<|end_of_thought|><|begin_of_solution|>4<|end_of_solution|>"],
+    "score": [True],
+}
+SPANS = {
+    "text": "One step here.\n\nAnd another step.",
+    "trace_id": "x",
+    "steps": [[0, 14], [16, 33]],
+}
+LABEL_STUDIO_RECORD = {
+    "data": SPANS,
+    "annotations": [
+        {
+            "created_username": "a",
+            "result": [
+                {"id": "s0", "type": "labels", "value": {"start": 0, "end": 14, "labels": ["N"]}},
+                {"id": "s1", "type": "labels", "value": {"start": 16, "end": 33, "labels": ["R"]}},
+                {"type": "relation", "from_id": "s1", "to_id": "s0", "labels": ["hydrogen"]},
+            ],
+        }
+    ],
+    "predictions": [{"model_version": "m", "result": []}],
+}
+DOCCANO_RECORD = {
+    **SPANS,
+    "annotator": "a",
+    "entities": [
+        {"id": 0, "label": "N", "start_offset": 0, "end_offset": 14},
+        {"id": 1, "label": "E", "start_offset": 16, "end_offset": 33, "confidence": 0.5},
+    ],
+    "relations": [{"id": 0, "from_id": 1, "to_id": 0, "type": "vdw"}],
+}
+PRODIGY_RECORD = {
+    **SPANS,
+    "_annotator_id": "a",
+    "answer": "accept",
+    "spans": [{"start": 0, "end": 14, "label": "N"}, {"start": 16, "end": 33, "label": "D"}],
+    "relations": [
+        {"child_span": {"start": 16, "end": 33}, "head_span": {"start": 0, "end": 14}, "label": ""}
+    ],
+}
+
+
 BASE_RECORDS = {
     "bondscope-jsonl": [BONDSCOPE_RECORD],
-    "r1-json": [R1_RECORD],
+    "r1-json": [R1_RECORD, SAMPLES_RECORD],
+    "chat": [CHAT_RECORD],
+    "label-studio": [LABEL_STUDIO_RECORD],
+    "doccano": [DOCCANO_RECORD],
+    "prodigy": [PRODIGY_RECORD],
     "step-lists": [STEP_RECORD],
     "text": [R1_RECORD, STEP_RECORD, BONDSCOPE_RECORD],
     "thought-anchors": [R1_RECORD, STEP_RECORD, BONDSCOPE_RECORD],
@@ -250,7 +310,7 @@ def import_or_input_error(project: Path, target: Path, importer: str) -> None:
         assert dump(project) == before
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=160)
 @given(
     case=st.sampled_from(FILE_IMPORTERS).flatmap(
         lambda importer: st.tuples(st.just(importer), files(importer))

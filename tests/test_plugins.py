@@ -25,8 +25,13 @@ def test_builtins_are_ordinary_plugins():
         "bondscope-jsonl",
         "thought-anchors",
         "r1-json",
+        "chat",
         "step-lists",
         "text",
+        "parquet",
+        "label-studio",
+        "doccano",
+        "prodigy",
     }
     assert set(plugins.segmenters()) == {"paragraph", "sentence", "given"}
     assert {"bondscope-jsonl", "parquet", "csv"} <= set(plugins.exporters())
@@ -36,7 +41,9 @@ def test_builtins_are_ordinary_plugins():
 
 
 def test_unknown_name_lists_what_exists():
-    with pytest.raises(LookupError, match="available: bondscope-jsonl, csv, parquet"):
+    with pytest.raises(
+        LookupError, match="available: bondscope-jsonl, csv, doccano, label-studio, parquet"
+    ):
         Plugins(load_entry_points=False).get("exporter", "xlsx")
 
 

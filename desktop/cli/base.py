@@ -119,6 +119,25 @@ db_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 
+def _parse_where(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+    from bondscope.metafilter import parse_where
+
+    try:
+        return tuple(parse_where(value) for value in values)
+    except InputError as error:
+        raise click.BadParameter(error.message, param_hint="--where") from None
+
+
+where_option = click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="meta.KEY=VALUE",
+    callback=_parse_where,
+    help="only traces whose metadata KEY has VALUE, e.g. meta.correct=true (repeatable: all hold)",
+)
+
+
 @click.group(cls=BondscopeGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="bondscope")
 @click.pass_context

@@ -15,6 +15,7 @@ from bondscope.cli.base import (
     json_option,
     open_project,
     plugins,
+    where_option,
 )
 
 # -- pre-labeling, training, evaluation (services/prelabeling.py, training.py, evaluation.py) ---
@@ -44,13 +45,14 @@ from bondscope.cli.base import (
 )
 @click.option("--model-filter", "model_filter", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
+@where_option
 @json_option
-def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, as_json):
+def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, where, as_json):
     """Label every step with a pre-labeler, as annotator model:NAME@VERSION with confidences."""
     from bondscope.services.prelabeling import prelabel
 
     with open_project(db) as store, TerminalProgress() as progress:
-        ids = store.trace_ids(model=model_filter, source=source, pattern=pattern)
+        ids = store.trace_ids(model=model_filter, source=source, pattern=pattern, meta=where)
         try:
             report = prelabel(store, plugins(), prelabeler, ids, provider, progress)
         except KeyboardInterrupt:

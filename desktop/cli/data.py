@@ -17,6 +17,7 @@ from bondscope.cli.base import (
     open_project,
     parse_options,
     plugins,
+    where_option,
 )
 
 
@@ -135,6 +136,7 @@ def stats(db, as_json):
 @click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
 @click.option("--model", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
+@where_option
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -142,13 +144,13 @@ def stats(db, as_json):
 )
 @click.option("--license", "license_", default=None, help="hf-dataset: the dataset's license id")
 @json_option
-def export(db, format_, out, annotators, model, source, overwrite, license_, as_json):
+def export(db, format_, out, annotators, model, source, where, overwrite, license_, as_json):
     """Export traces with their steps, current labels and bonds."""
     from bondscope.services.exporting import export_traces
     from bondscope.services.gold_dataset import HF_DATASET, export_hf_dataset
 
     with open_project(db) as store, TerminalProgress() as progress:
-        ids = store.trace_ids(model=model, source=source)
+        ids = store.trace_ids(model=model, source=source, meta=where)
         if format_ == HF_DATASET:
             dataset = export_hf_dataset(
                 store,

@@ -16,6 +16,7 @@ from bondscope.cli.base import (
     json_option,
     open_project,
     plugins,
+    where_option,
 )
 
 # -- structure metrics (services/structure.py, docs/metrics.md) ----------------------------------
@@ -60,19 +61,38 @@ def metrics_group() -> None:
     plugins`), or one of the commands below."""
 
 
+def _check_by(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from bondscope.domain import InputError
+    from bondscope.metafilter import PREFIX, meta_key
+
+    if value is None or value in ("model", "source", "annotator"):
+        return value
+    if not value.startswith(PREFIX):
+        raise click.BadParameter(f"expected model, source, annotator or meta.KEY, got {value!r}")
+    try:
+        meta_key(value, "--by")
+    except InputError as error:
+        raise click.BadParameter(error.message) from None
+    return value
+
+
 @click.command(name="metrics")
 @click.argument("name")
 @db_option
 @click.option(
-    "--by", type=click.Choice(["model", "source", "annotator"]), help="one result per value"
+    "--by",
+    callback=_check_by,
+    metavar="model|source|annotator|meta.KEY",
+    help="one result per value, e.g. --by meta.correct",
 )
 @click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
 @click.option("--model", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
+@where_option
 @click.option("--run", type=int, default=None, help="only labels written by this run")
 @click.option("--csv", "csv_out", type=click.Path(path_type=Path), help="also write the table")
 @json_option
-def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_json):
+def metrics_command(name, db, by, annotator, model, source, where, run, csv_out, as_json):
     """Compute metric NAME (see `bondscope plugins`) on a selection of labeled traces."""
     import csv
 
@@ -80,12 +100,13 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
         LabeledSelection,
         Selection,
         SelectionError,
+        group_name,
         groups,
         mixing_check,
     )
 
     metric = plugins().get("metric", name)
-    selection = Selection(model=model, source=source, annotator=annotator, run=run)
+    selection = Selection(model=model, source=source, annotator=annotator, run=run, meta=where)
     results = []
     with open_project(db) as store:
         parts = groups(store, selection, by) if by else [selection]
@@ -94,7 +115,7 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
         for part in parts:
             labeled = LabeledSelection(store, part)
             result = plugins().call("metric", name, metric.compute, labeled)
-            results.append((getattr(part, by) if by else labeled.name, labeled.name, result))
+            results.append((group_name(part, by) if by else labeled.name, labeled.name, result))
         warnings = [] if by else mixing_check(store, selection)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -122,15 +143,17 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
 
 
 SIDE_STARTS = ("--preset", "--db")
-SIDE_FILTERS = ("--model", "--source", "--annotator", "--run")
+SIDE_FILTERS = ("--model", "--source", "--annotator", "--run", "--where")
 SIDE_HELP = (
-    "each side is --preset ID or --db FILE [--model M] [--source S] [--annotator A] [--run N]"
+    "each side is --preset ID or --db FILE [--model M] [--source S] [--annotator A] [--run N] "
+    "[--where meta.KEY=VALUE ...]"
 )
 
 
-def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, str]]:
-    """Split `--preset A --db p.db --model M` into sides; filters belong to the --db before them."""
-    sides: list[dict[str, str]] = []
+def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Split `--preset A --db p.db --model M` into sides; filters belong to the --db before them.
+    `--where` may repeat (all conditions hold); the others are given once per side."""
+    sides: list[dict[str, Any]] = []
     items = iter(tokens)
     for token in items:
         option, has_value, value = token.partition("=")
@@ -145,6 +168,8 @@ def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, str]]:
             sides.append({key: value})
         elif not sides or "db" not in sides[-1]:
             raise click.UsageError(f"{option} must follow the --db it filters; {SIDE_HELP}")
+        elif key == "where":
+            sides[-1].setdefault("where", []).append(value)
         elif key in sides[-1]:
             raise click.UsageError(f"{option} given twice for one side")
         else:
@@ -168,7 +193,7 @@ def compare_command(sides, alpha, as_json):
     """Compare two structures: Pearson r, pi-weighted JS, L1 of the pis, and a verdict.
 
     SIDES: two of `--preset ID` and `--db FILE [--model M] [--source S] [--annotator A]
-    [--run N]`, in any combination.
+    [--run N] [--where meta.KEY=VALUE ...]`, in any combination.
     """
     from bondscope.services.structure import compare
 
@@ -187,9 +212,10 @@ def compare_command(sides, alpha, as_json):
     emit(data, as_json, lines)
 
 
-def _side_matrix(side: dict[str, str], alpha: float) -> dict[str, Any]:
+def _side_matrix(side: dict[str, Any], alpha: float) -> dict[str, Any]:
     """One side of `compare`: a preset's matrix, or one counted from a project."""
-    from bondscope.domain import BEHAVIORS
+    from bondscope.domain import BEHAVIORS, InputError
+    from bondscope.metafilter import parse_where
     from bondscope.services.structure import (
         Selection,
         SelectionError,
@@ -206,7 +232,11 @@ def _side_matrix(side: dict[str, str], alpha: float) -> dict[str, Any]:
         run = int(side["run"]) if "run" in side else None
     except ValueError:
         raise click.UsageError(f"--run needs a number, got {side['run']!r}") from None
-    selection = Selection(side.get("model"), side.get("source"), side.get("annotator"), run)
+    try:
+        meta = tuple(parse_where(text) for text in side.get("where", []))
+    except InputError as error:
+        raise click.UsageError(f"--where: {error.message}") from None
+    selection = Selection(side.get("model"), side.get("source"), side.get("annotator"), run, meta)
     with open_project(Path(side["db"])) as store:
         selection = resolve_annotator(store, selection)
         counts = transition_counts(store, selection)

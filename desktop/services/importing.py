@@ -7,6 +7,7 @@ already there adds only the labels and bonds it does not have yet (matched by st
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,9 +38,16 @@ class ImportReport:
 
 
 def plan_import(
-    paths: list[Path], plugins: Plugins, format: str = "auto"
+    paths: list[Path],
+    plugins: Plugins,
+    format: str = "auto",
+    options: dict[str, str] | None = None,
 ) -> tuple[list[tuple[Path, Importer]], list[str]]:
-    """Which importer reads which file or folder; folders nobody claims are walked."""
+    """Which importer reads which file or folder; folders nobody claims are walked.
+
+    Detection sees the `-o` options (an importer's `detect(path, options)`), and a file that
+    several importers claim is an error naming them, never a silent pick."""
+    options = options or {}
     if format == "auto":
         candidates = list(plugins.importers().values())
     else:
@@ -48,10 +56,13 @@ def plan_import(
     skipped: list[str] = []
 
     def claim(path: Path) -> Importer | None:
-        for importer in candidates:
-            if plugins.call("importer", importer.name, importer.detect, path):
-                return importer
-        return None
+        claimed = [importer for importer in candidates if detects(plugins, importer, path, options)]
+        if len(claimed) > 1:
+            names = ", ".join(importer.name for importer in claimed)
+            raise InputError(
+                f"several importers could read this file ({names}); pass --format NAME", path
+            )
+        return claimed[0] if claimed else None
 
     def walk(folder: Path) -> None:
         for child in sorted(folder.iterdir()):
@@ -83,6 +94,13 @@ def plan_import(
     return plan, skipped
 
 
+def detects(plugins: Plugins, importer: Importer, path: Path, options: dict[str, str]) -> bool:
+    """The importer's verdict on `path`; `detect(path, options)` when it takes the options."""
+    takes_options = len(inspect.signature(importer.detect).parameters) >= 2
+    args = (path, options) if takes_options else (path,)
+    return plugins.call("importer", importer.name, importer.detect, *args) is True
+
+
 def import_paths(
     store: Store,
     plugins: Plugins,
@@ -95,9 +113,14 @@ def import_paths(
 ) -> ImportReport:
     progress = progress or NullProgress()
     options = options or {}
-    plan, skipped = plan_import(paths, plugins, format)
+    plan, skipped = plan_import(paths, plugins, format, options)
     if not plan:
-        raise InputError("found nothing to import", paths[0] if paths else None)
+        message = "found nothing to import"
+        if skipped:
+            shown = ", ".join(Path(p).name for p in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            message += f"; no importer recognizes the {len(skipped)} files in it ({shown}{more})"
+        raise InputError(message, paths[0] if paths else None)
     chosen_segmenter = plugins.get("segmenter", segmenter)
     report = ImportReport(skipped=skipped)
     progress.start("importing", len(plan))

@@ -16,6 +16,15 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.metafilter import (
+    MISSING,
+    PREFIX,
+    MetaFilter,
+    conditions,
+    group_value_sql,
+    json_path,
+    meta_key,
+)
 from bondscope.store import Store
 
 ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
@@ -29,20 +38,39 @@ class SelectionError(LookupError):
 
 @dataclass(frozen=True)
 class Selection:
-    """Which labels to measure; None means no filter. `run` is the run that wrote the labels."""
+    """Which labels to measure; None means no filter. `run` is the run that wrote the labels;
+    `meta` holds `--where meta.KEY=VALUE` conditions on the traces (bondscope.metafilter)."""
 
     model: str | None = None
     source: str | None = None
     annotator: str | None = None
     run: int | None = None
+    meta: tuple[MetaFilter, ...] = ()
 
     def describe(self) -> str:
         chosen = [
             f"{f.name}={getattr(self, f.name)}"
             for f in fields(self)
-            if getattr(self, f.name) is not None
+            if f.name != "meta" and getattr(self, f.name) is not None
         ]
+        chosen += [where.describe() for where in self.meta]
         return ", ".join(chosen) or "all labels"
+
+    def trace_conditions(self, trace_id: str) -> tuple[list[str], list[Any]]:
+        """SQL conditions on the trace (by its id column `trace_id`): model, source, meta."""
+        clauses, params = [], []
+        for column in ("model", "source"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{trace_id} IN (SELECT id FROM traces WHERE {column} = ?)")
+                params.append(value)
+        if self.meta:
+            meta_clauses, meta_params = conditions("meta", self.meta)
+            clauses.append(
+                f"{trace_id} IN (SELECT id FROM traces WHERE {' AND '.join(meta_clauses)})"
+            )
+            params += meta_params
+        return clauses, params
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL conditions on `current_labels` (aliased l) for this selection."""
@@ -50,11 +78,9 @@ class Selection:
         if self.annotator is not None:
             clauses.append("l.annotator = ?")
             params.append(self.annotator)
-        for column in ("model", "source"):
-            value = getattr(self, column)
-            if value is not None:
-                clauses.append(f"l.trace_id IN (SELECT id FROM traces WHERE {column} = ?)")
-                params.append(value)
+        trace_clauses, trace_params = self.trace_conditions("l.trace_id")
+        clauses += trace_clauses
+        params += trace_params
         if self.run is not None:
             clauses.append("l.event_id IN (SELECT id FROM label_events WHERE run_id = ?)")
             params.append(self.run)
@@ -133,11 +159,9 @@ def label_sequences(store: Store, selection: Selection) -> Sequences:
         empty = np.zeros(0, dtype=np.int64)
         return Sequences(empty, empty, empty)
     clauses, params = ["e.annotator_id = ?"], [found[0]]
-    for column in ("model", "source"):
-        value = getattr(selection, column)
-        if value is not None:
-            clauses.append(f"s.trace_id IN (SELECT id FROM traces WHERE {column} = ?)")
-            params.append(value)
+    trace_clauses, trace_params = selection.trace_conditions("s.trace_id")
+    clauses += trace_clauses
+    params += trace_params
     # bit 3 marks events of the selected run (all events when no run is selected)
     in_run = "1" if selection.run is None else "(e.run_id IS ?)"
     run_params = [] if selection.run is None else [selection.run]
@@ -294,10 +318,23 @@ def bootstrap_r(
 
 
 def groups(store: Store, selection: Selection, by: str) -> list[Selection]:
-    """The selection split by model, source or annotator (each value that has labels)."""
-    if by not in ("model", "source", "annotator"):
-        raise SelectionError(f"cannot group by {by!r} (model, source or annotator)")
+    """The selection split by model, source, annotator or `meta.KEY` (each value with labels;
+    traces without the key form their own group)."""
     where, params = selection.where()
+    if by.startswith(PREFIX):
+        key = meta_key(by, "--by")
+        path = json_path(key)
+        values = store.conn.execute(
+            f"SELECT DISTINCT {group_value_sql('t.meta')} FROM current_labels l "
+            f"JOIN traces t ON t.id = l.trace_id{where} ORDER BY 1",
+            [path, path, *params],
+        ).fetchall()
+        return [
+            replace(selection, meta=(*selection.meta, MetaFilter(key, value)))
+            for (value,) in values
+        ]
+    if by not in ("model", "source", "annotator"):
+        raise SelectionError(f"cannot group by {by!r} (model, source, annotator or meta.KEY)")
     column = "l.annotator" if by == "annotator" else f"t.{by}"
     values = store.conn.execute(
         f"SELECT DISTINCT {column} FROM current_labels l JOIN traces t ON t.id = l.trace_id"
@@ -305,6 +342,14 @@ def groups(store: Store, selection: Selection, by: str) -> list[Selection]:
         params,
     ).fetchall()
     return [replace(selection, **{by: value}) for (value,) in values]
+
+
+def group_name(selection: Selection, by: str) -> str | None:
+    """The value that `groups(..., by)` gave this selection, as shown in results."""
+    if by.startswith(PREFIX):
+        last = selection.meta[-1]
+        return MISSING if last.value is None else last.value
+    return getattr(selection, by)
 
 
 def mixing_check(store: Store, selection: Selection, threshold: float = MIXING_R) -> list[str]:
