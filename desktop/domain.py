@@ -52,6 +52,7 @@ BOND_TYPE_ALIASES = {
 }
 BOND_FOR_BEHAVIOR = {"D": "covalent", "R": "hydrogen", "E": "vdw"}
 ANNOTATOR_KINDS = ("person", "model")
+ANNOTATOR_FIELDS = ("kind",)  # what an entry of the interchange `annotators` object holds
 
 
 class RowNumber(int):
@@ -93,6 +94,35 @@ class InputError(ValueError):
             self.line if self.line is not None else line,
             self.field,
         )
+
+
+def annotators_object(kinds: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{name: kind} as the interchange `annotators` object: `{"alice": {"kind": "person"}}`."""
+    return {name: {"kind": kind} for name, kind in kinds.items()}
+
+
+def parse_annotators(value: Any) -> dict[str, str]:
+    """The interchange `annotators` object as {name: kind}; absent or null: no declarations."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"must be an object, got {type(value).__name__}", field="annotators")
+    kinds = {}
+    for name, entry in value.items():
+        where = f"annotators.{name}"
+        unknown = sorted(set(entry) - set(ANNOTATOR_FIELDS)) if isinstance(entry, dict) else []
+        if unknown:
+            fields = ", ".join(ANNOTATOR_FIELDS)
+            raise InputError(f"unknown field (v1 has: {fields})", field=f"{where}.{unknown[0]}")
+        if not isinstance(entry, dict):
+            raise InputError(f"must be an object, got {type(entry).__name__}", field=where)
+        if "kind" not in entry:
+            raise InputError("missing", field=f"{where}.kind")
+        if not isinstance(entry["kind"], str):
+            kind = type(entry["kind"]).__name__
+            raise InputError(f"must be str, got {kind}", field=f"{where}.kind")
+        kinds[name] = entry["kind"]
+    return kinds
 
 
 @dataclass(frozen=True, slots=True)

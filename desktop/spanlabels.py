@@ -21,6 +21,7 @@ from bondscope.domain import (
     Label,
     Step,
     Trace,
+    annotators_object,
 )
 
 # Names a team may have given the labels in its tool's config, besides N, D, R, E.
@@ -35,7 +36,7 @@ BEHAVIOR_ALIASES = {
     "self_exploration": "E",
     "deep_reasoning": "D",
 }
-TRACE_FIELDS = ("trace_id", "question", "model", "source", "answer")
+TRACE_FIELDS = ("trace_id", "question", "model", "source", "answer", "annotators")
 
 
 def behavior_code(value: Any, where: str) -> str:
@@ -148,6 +149,7 @@ def trace_fields(trace: Trace) -> dict[str, Any]:
         "answer": trace.answer,
         "steps": [[s.start, s.end] for s in trace.steps or []],
         "meta": trace.meta,
+        "annotators": annotators_object(trace.annotator_kinds),
     }
 
 

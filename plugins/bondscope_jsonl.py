@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bondscope import hookimpl
-from bondscope.domain import BOND_TYPE_ALIASES, Bond, InputError, Label, Step, Trace
+from bondscope.domain import (
+    BOND_TYPE_ALIASES,
+    Bond,
+    InputError,
+    Label,
+    Step,
+    Trace,
+    annotators_object,
+    parse_annotators,
+)
 from bondscope.jsonio import JSONL_SUFFIXES, first_record, iter_jsonl
 
 FORMAT = "bondscope-jsonl/1"
@@ -32,7 +41,6 @@ FIELDS = (
     "meta",
     "annotators",
 )
-ANNOTATOR_FIELDS = ("kind",)
 
 
 class BondscopeJsonl:
@@ -101,7 +109,7 @@ def record_from_trace(trace: Trace) -> dict[str, Any]:
             for b in trace.bonds
         ],
         "meta": trace.meta,
-        "annotators": {name: {"kind": kind} for name, kind in trace.annotator_kinds.items()},
+        "annotators": annotators_object(trace.annotator_kinds),
     }
 
 
@@ -158,25 +166,8 @@ def trace_from_record(record: Any) -> Trace:
         labels=labels,
         bonds=bonds,
         meta=record.get("meta") if record.get("meta") is not None else {},
-        annotator_kinds=_annotator_kinds(record.get("annotators")),
+        annotator_kinds=parse_annotators(record.get("annotators")),
     )
-
-
-def _annotator_kinds(value: Any) -> dict[str, str]:
-    """`{"alice": {"kind": "person"}, ...}` as {name: kind}; absent or null: no declarations."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"must be an object, got {type(value).__name__}", field="annotators")
-    kinds = {}
-    for name, entry in value.items():
-        where = f"annotators.{name}"
-        unknown = sorted(set(entry) - set(ANNOTATOR_FIELDS)) if isinstance(entry, dict) else []
-        if unknown:
-            fields = ", ".join(ANNOTATOR_FIELDS)
-            raise InputError(f"unknown field (v1 has: {fields})", field=f"{where}.{unknown[0]}")
-        kinds[name] = _get(entry, "kind", str, where)
-    return kinds
 
 
 def _str(record: dict[str, Any], key: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bondscope import hookimpl
-from bondscope.domain import Bond, InputError, Label, Trace
+from bondscope.domain import Bond, InputError, Label, Trace, parse_annotators
 from bondscope.jsonio import JSONL_SUFFIXES, first_record, iter_json_records
 from bondscope.spanlabels import (
     TRACE_FIELDS,
@@ -155,6 +155,7 @@ class Doccano:
             bonds=bonds,
             meta={**extra, **meta},
             line=first_line,
+            annotator_kinds=on_line(parse_annotators, first.get("annotators"), line=first_line),
         )
         return trace
 

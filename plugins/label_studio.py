@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bondscope import hookimpl
-from bondscope.domain import Bond, InputError, Label, Step, Trace
+from bondscope.domain import Bond, InputError, Label, Step, Trace, parse_annotators
 from bondscope.jsonio import first_record, iter_json_records
 from bondscope.spanlabels import (
     TRACE_FIELDS,
@@ -113,7 +113,8 @@ def task(trace: Trace) -> dict[str, Any]:
             }
             for bond in annotation.bonds
         ]
-        if annotation.annotator.startswith(MODEL_PREFIX):
+        kind = trace.annotator_kinds.get(annotation.annotator)
+        if kind == "model" or (kind is None and annotation.annotator.startswith(MODEL_PREFIX)):
             models.append({"model_version": annotation.annotator, "result": result})
         else:
             people.append({"created_username": annotation.annotator, "result": result})
@@ -129,12 +130,16 @@ def task_trace(record: Any, default_id: str, options: dict[str, str]) -> Trace:
         raise InputError("expected a task object with data.text", field="data.text")
     data = record["data"]
     text = data["text"]
+    try:
+        kinds = parse_annotators(data.get("annotators"))
+    except InputError as error:
+        raise InputError(error.message, field=f"data.{error.field}") from None
     entries = [
         ("annotations", i, entry, annotator_name(entry, f"annotations[{i}]"))
         for i, entry in enumerate(_list(record, "annotations"))
         if not (isinstance(entry, dict) and entry.get("was_cancelled"))
     ] + [
-        ("predictions", i, entry, model_name(entry, f"predictions[{i}]"))
+        ("predictions", i, entry, model_name(entry, f"predictions[{i}]", kinds))
         for i, entry in enumerate(_list(record, "predictions"))
     ]
     regions: list[tuple[str, list[dict[str, Any]]]] = []
@@ -201,6 +206,7 @@ def task_trace(record: Any, default_id: str, options: dict[str, str]) -> Trace:
         labels=labels,
         bonds=bonds,
         meta={**extra, **meta},
+        annotator_kinds=kinds,
     )
 
 
@@ -221,12 +227,13 @@ def annotator_name(entry: Any, where: str) -> str:
     return "label-studio"
 
 
-def model_name(entry: Any, where: str) -> str:
+def model_name(entry: Any, where: str, kinds: dict[str, str]) -> str:
+    """A prediction's model: `model:` + its version, unless our export declared that name."""
     if not isinstance(entry, dict):
         raise InputError("must be an object", field=where)
     version = entry.get("model_version")
     name = str(version) if version not in (None, "") else "label-studio"
-    return name if name.startswith(MODEL_PREFIX) else MODEL_PREFIX + name
+    return name if name.startswith(MODEL_PREFIX) or name in kinds else MODEL_PREFIX + name
 
 
 def _list(record: dict[str, Any], key: str, prefix: str = "") -> list[Any]:

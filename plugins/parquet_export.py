@@ -67,6 +67,8 @@ SCHEMAS = {
 
 # The columns the importer reads, by name: a table may hold more (a later version's columns).
 LABEL_COLUMNS = ["trace_id", "step", "behavior", "annotator", "confidence"]
+# Label columns added later (tables written before them still import).
+OPTIONAL_LABEL_COLUMNS = ["annotator_kind", "seconds", "created_at"]
 
 
 class ParquetTables:
@@ -83,9 +85,15 @@ class ParquetTables:
         for name in COLUMNS:
             if not (path / f"{name}.parquet").is_file():
                 raise InputError(f"expected a folder holding {name}.parquet", path)
+        present = set(pq.read_schema(path / "labels.parquet").names)
+        optional = [name for name in OPTIONAL_LABEL_COLUMNS if name in present]
         rows = {
             "steps": _Rows(path / "steps.parquet", ["trace_id", "step", "start", "end"]),
-            "labels": _Rows(path / "labels.parquet", LABEL_COLUMNS, nullable=("confidence",)),
+            "labels": _Rows(
+                path / "labels.parquet",
+                LABEL_COLUMNS + optional,
+                nullable=("confidence", *OPTIONAL_LABEL_COLUMNS),
+            ),
             "bonds": _Rows(path / "bonds.parquet", ["trace_id", "from", "to", "type", "annotator"]),
         }
         for number, row in iter_parquet(path / "traces.parquet", list(COLUMNS["traces"])):
@@ -105,9 +113,22 @@ class ParquetTables:
                     number,
                     "n_steps",
                 )
-            labels = [
-                Label(r[1], r[2], r[3], _confidence(r[4])) for r in rows["labels"].take(trace_id)
-            ]
+            labels, kinds = [], {}
+            for r in rows["labels"].take(trace_id):
+                extra = dict(zip(optional, r[len(LABEL_COLUMNS) :], strict=True))
+                seconds = extra.get("seconds")
+                labels.append(
+                    Label(
+                        r[1],
+                        r[2],
+                        r[3],
+                        _confidence(r[4]),
+                        None if seconds is None or math.isnan(seconds) else seconds,
+                        extra.get("created_at"),
+                    )
+                )
+                if extra.get("annotator_kind"):
+                    kinds[r[3]] = extra["annotator_kind"]
             bonds = [Bond(*r[1:]) for r in rows["bonds"].take(trace_id)]
             yield Trace(
                 id=trace_id,
@@ -121,6 +142,7 @@ class ParquetTables:
                 bonds=bonds,
                 meta=meta,
                 line=number,
+                annotator_kinds=kinds,
             )
         for table in rows.values():
             table.check_consumed()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bondscope import hookimpl
-from bondscope.domain import Bond, InputError, Label, Trace
+from bondscope.domain import Bond, InputError, Label, Trace, parse_annotators
 from bondscope.jsonio import JSONL_SUFFIXES, first_record, iter_json_records
 from bondscope.spanlabels import (
     annotations,
@@ -39,7 +39,7 @@ from bondscope.spanlabels import (
 DEFAULT_ANNOTATOR = "prodigy"
 OURS = {"text", "tokens", "spans", "relations", "answer", "answer_text", "_annotator_id", "meta",
         "trace_id", "question", "model", "source", "steps", "_input_hash", "_task_hash",
-        "_session_id", "_view_id", "_timestamp"}  # fmt: skip
+        "_session_id", "_view_id", "_timestamp", "annotators"}  # fmt: skip
 
 
 def is_prodigy(record: Any) -> bool:
@@ -148,6 +148,7 @@ class Prodigy:
             bonds=bonds,
             meta={**extra, **meta},
             line=first_line,
+            annotator_kinds=on_line(parse_annotators, first.get("annotators"), line=first_line),
         )
 
     def export(self, traces: Iterable[Trace], out: Path) -> None:

@@ -30,6 +30,14 @@ from tests.test_fuzz_importers import (  # noqa: F401 - workdir and project are 
 
 ROUND_TRIP_FORMATS = {"label-studio": ".json", "doccano": ".jsonl", "prodigy": ".jsonl",
                       "parquet": ""}  # fmt: skip
+# What each format keeps of a label: the annotation tools' files carry no label times.
+KEPT = {
+    "parquet": lambda lb: repr(lb),
+    **{
+        name: lambda lb: repr((lb.step, lb.behavior, lb.annotator, lb.confidence))
+        for name in ("label-studio", "doccano", "prodigy")
+    },
+}
 
 
 def project_trace(folder: Path, exported: Path) -> Trace:
@@ -59,7 +67,8 @@ def test_round_trip(workdir: Path, format_: str, trace: Trace) -> None:  # noqa:
     assert loaded.source == trace.source or (not trace.source and format_ != "parquet")
     assert loaded.steps == trace.steps
     assert loaded.meta == trace.meta
-    assert sorted(loaded.labels, key=repr) == sorted(trace.labels, key=repr)
+    kept = KEPT[format_]
+    assert sorted(map(kept, loaded.labels)) == sorted(map(kept, trace.labels))
     assert sorted(loaded.bonds, key=repr) == sorted(trace.bonds, key=repr)
 
 

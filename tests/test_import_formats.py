@@ -411,6 +411,7 @@ def test_our_parquet_export_imports_back_losslessly(tmp_path: Path) -> None:
         assert a.steps == b.steps
         assert sorted(a.labels, key=repr) == sorted(b.labels, key=repr)
         assert sorted(a.bonds, key=repr) == sorted(b.bonds, key=repr)
+        assert a.annotator_kinds == b.annotator_kinds
 
 
 # -- detection -----------------------------------------------------------------------------------
