@@ -409,3 +409,19 @@ def test_adjudicate_interactively(project: Path) -> None:
     assert bad.exit_code == 2 and "TRACE:STEP=BEHAVIOR" in bad.output
     missing = run("adjudicate", "--db", project, "--set", "t5:99=N", ok=False)
     assert missing.exit_code == 1 and "no step 99" in missing.output
+
+
+def test_pack_where_reads_metadata_like_every_other_where(tmp_path: Path) -> None:
+    """`pack create --where meta.correct=true` selects JSON booleans, as `export --where` does."""
+    records = corpus(4)
+    for i, record in enumerate(records):
+        record["meta"]["correct"] = i % 2 == 0
+    db = tmp_path / "p.bondscope"
+    run("import", write_jsonl(tmp_path / "c.jsonl", records), "--db", db)
+    made = json.loads(
+        run("pack", "create", "--db", db, "--annotator", "a", "--where", "meta.correct=true",
+            "--where", "name=t*", "--out", tmp_path / "a.bondscope", "--json").output
+    )  # fmt: skip
+    with Store(tmp_path / "a.bondscope") as pack:
+        names = sorted(row[0] for row in pack.conn.execute("SELECT name FROM traces"))
+    assert made["traces"] == 2 and names == ["t0", "t2"]

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bondscope.domain import InputError
+from bondscope.metafilter import PREFIX as META_PREFIX
+from bondscope.metafilter import parse_where
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.services.importing import ImportReport, TraceWriter
@@ -85,26 +87,27 @@ class MergeReport:
 
 
 def select_traces(store: Store, where: list[str]) -> list[int]:
-    """Trace ids matching every `FIELD=VALUE` (model, source, name as a glob, meta.KEY)."""
-    clauses, params = [], []
+    """Trace ids matching every `FIELD=VALUE`: model, source, name (a glob), or meta.KEY (matched
+    as `--where meta.KEY=VALUE` everywhere else, bondscope.metafilter)."""
+    selected: set[int] | None = None
     for condition in where:
         key, sep, value = condition.partition("=")
         key = key.strip()
         if not sep or not key:
             raise InputError(f"expected FIELD=VALUE, got {condition!r}", field="--where")
         if key == "name":
-            clauses.append("name GLOB ?")
-        elif key in WHERE_FIELDS:
-            clauses.append(f"{key} = ?")
-        elif key.startswith("meta.") and len(key) > 5:
-            clauses.append("CAST(json_extract(meta, ?) AS TEXT) = ?")
-            params.append("$." + json.dumps(key[5:]))
+            ids = store.trace_ids(pattern=value)
+        elif key == "model":
+            ids = store.trace_ids(model=value)
+        elif key == "source":
+            ids = store.trace_ids(source=value)
+        elif key.startswith(META_PREFIX):
+            ids = store.trace_ids(meta=(parse_where(condition),))
         else:
             fields = ", ".join(WHERE_FIELDS)
             raise InputError(f"unknown field {key!r} (use {fields} or meta.KEY)", field="--where")
-        params.append(value)
-    sql = "SELECT id FROM traces" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-    return [row[0] for row in store.conn.execute(sql + " ORDER BY id", params)]
+        selected = set(ids) if selected is None else selected & set(ids)
+    return store.trace_ids() if selected is None else sorted(selected)
 
 
 def pack_description(store: Store) -> tuple[str, str, str | None, str] | None:
