@@ -326,23 +326,8 @@ class TraceWriter:
             return
         by_span = {(s.start, s.end): sid for sid, s in self.store.active_steps(trace_id)}
         step_ids = [by_span.get((s.start, s.end)) for s in trace.steps or []]
-        conn = self.store.conn
-        current_labels = {
-            (r[0], r[1]): (r[2], r[3])
-            for r in conn.execute(
-                "SELECT step_id, annotator, behavior, confidence FROM current_labels "
-                "WHERE trace_id = ?",
-                (trace_id,),
-            )
-        }
-        current_bonds = {
-            (r[0], r[1], r[2], r[3])
-            for r in conn.execute(
-                "SELECT from_step_id, to_step_id, type, annotator FROM current_bonds "
-                "WHERE trace_id = ?",
-                (trace_id,),
-            )
-        }
+        current_labels = self.store.trace_current_labels(trace_id)
+        current_bonds = self.store.trace_current_bonds(trace_id)
         trace.labels = [
             label
             for label in trace.labels

@@ -86,10 +86,10 @@ def _apply(
     by_span = {span: step_id for step_id, span in current}
     wanted = set(new_spans)
     retired = [step_id for step_id, span in current if span not in wanted]
-    for row in conn.execute(
-        f"SELECT step, annotator, behavior FROM current_labels WHERE step_id IN "
-        f"({', '.join('?' * len(retired))}) ORDER BY step, annotator",
-        retired,
+    for row in conn.execute(  # json_each: SQLite caps bound variables at 250,000
+        "SELECT step, annotator, behavior FROM current_labels WHERE step_id IN "
+        "(SELECT value FROM json_each(?)) ORDER BY step, annotator",
+        (json.dumps(retired),),
     ):
         report.dropped.append(DroppedLabel(name, row[0], row[1], row[2]))
     conn.executemany(

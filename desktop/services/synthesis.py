@@ -347,7 +347,7 @@ def run_synthesis(
     report = SynthesisReport(run_id, items=len(items))
     report.resumed_steps = sum(len(item.texts) for item in items)
     with store.transaction():
-        store.conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+        store.claim_run(run_id)
     writer = _Finisher(store, plugins, run_id, params, settings, synthesizer)
     finished_before = store.count(
         "SELECT COUNT(*) FROM synthesis_items WHERE run_id = ? AND stop IS NOT NULL", (run_id,)
