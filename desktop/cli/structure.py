@@ -83,6 +83,7 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
         groups,
         mixing_check,
     )
+    from bondscope.tables import spreadsheet_safe
 
     metric = plugins().get("metric", name)
     selection = Selection(model=model, source=source, annotator=annotator, run=run)
@@ -101,9 +102,9 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
     if csv_out is not None:
         with open(csv_out, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow([by or "selection", *results[0][2].columns])
+            writer.writerow(spreadsheet_safe([by or "selection", *results[0][2].columns]))
             for group, _, result in results:
-                writer.writerows([group, *row] for row in result.rows)
+                writer.writerows(spreadsheet_safe([group, *row]) for row in result.rows)
     data = {
         "metric": name,
         "by": by,
