@@ -184,7 +184,8 @@ def _migration_run_owner(conn: sqlite3.Connection) -> None:
     """Runs record the process that owns them (`pid`, `host`), and a run whose process ended
     without finishing it (killed, power cut) gets the state `interrupted` instead of staying
     `running` forever. SQLite cannot alter a CHECK, so the table is rebuilt (foreign keys are
-    off during migrations, see `Store._migrate`)."""
+    off during migrations, see `Store._migrate`). Synthesized steps keep the writer's reasoning
+    (a reasoning model's `reasoning_content`, or `<think>` blocks) apart from the step text."""
     _run_script(
         conn,
         """
@@ -204,7 +205,8 @@ def _migration_run_owner(conn: sqlite3.Connection) -> None:
             SELECT id, kind, params, status, started_at, finished_at, summary FROM runs;
         DROP TABLE runs;
         ALTER TABLE runs_new RENAME TO runs;
-        UPDATE runs SET status = 'interrupted', finished_at = started_at WHERE status = 'running'
+        UPDATE runs SET status = 'interrupted', finished_at = started_at WHERE status = 'running';
+        ALTER TABLE synthesis_steps ADD COLUMN reasoning TEXT
         """,
     )
 
