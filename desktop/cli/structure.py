@@ -76,6 +76,7 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
     """Compute metric NAME (see `bondscope plugins`) on a selection of labeled traces."""
     import csv
 
+    from bondscope.hookspecs import MetricResult
     from bondscope.services.structure import (
         LabeledSelection,
         Selection,
@@ -95,6 +96,9 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
         for part in parts:
             labeled = LabeledSelection(store, part)
             result = plugins().call("metric", name, metric.compute, labeled)
+            if not isinstance(result, MetricResult):
+                error = TypeError(f"compute() returned {type(result).__name__}, not MetricResult")
+                raise plugins().disable(plugins().owner("metric", name), error)
             results.append((getattr(part, by) if by else labeled.name, labeled.name, result))
         warnings = [] if by else mixing_check(store, selection)
     for warning in warnings:

@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bondscope.domain import InputError, Step, Trace, thinking_span, validate_steps, validate_trace
+from bondscope.domain import (
+    Bond,
+    InputError,
+    Label,
+    Step,
+    Trace,
+    thinking_span,
+    validate_steps,
+    validate_trace,
+)
 from bondscope.hookspecs import Importer, Segmenter
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import NullProgress, Progress, check_cancelled
@@ -49,8 +58,19 @@ def plan_import(
 
     def claim(path: Path) -> Importer | None:
         for importer in candidates:
-            if plugins.call("importer", importer.name, importer.detect, path):
+            if not plugins.is_active("importer", importer.name):
+                continue  # disabled by an earlier answer
+            try:
+                verdict = plugins.call(
+                    "importer", importer.name, importer.detect, path, limited=True
+                )
+            except PluginError:
+                continue  # disabled and listed in plugins.failures; the others still detect
+            if verdict is True:
                 return importer
+            if verdict is not False:  # a truthy string would claim every file
+                error = TypeError(f"detect() returned {type(verdict).__name__}, not a bool")
+                plugins.disable(plugins.owner("importer", importer.name), error)
         return None
 
     def walk(folder: Path) -> None:
@@ -147,7 +167,7 @@ def _read(
     iterator = plugins.call("importer", importer.name, importer.read, path, options)
     while True:
         try:
-            trace = next(iterator)
+            trace = plugins.limited("importer", importer.name, next, iterator)
         except StopIteration:
             return
         except InputError as error:
@@ -158,12 +178,32 @@ def _read(
             raise
         except Exception as error:
             raise plugins.disable(plugins.owner("importer", importer.name), error) from error
-        if not isinstance(trace, Trace):
-            error = TypeError(
-                f"importer {importer.name!r} yielded {type(trace).__name__}, not Trace"
-            )
+        problem = _malformed(trace)
+        if problem:
+            error = TypeError(f"importer {importer.name!r} yielded {problem}")
             raise plugins.disable(plugins.owner("importer", importer.name), error)
         yield trace
+
+
+def _malformed(trace: object) -> str | None:
+    """What is wrong with the *shape* of an importer's Trace (a plugin bug, not bad data)."""
+    if not isinstance(trace, Trace):
+        return f"{type(trace).__name__}, not Trace"
+    if trace.steps is not None and (
+        not isinstance(trace.steps, list) or not all(isinstance(s, Step) for s in trace.steps)
+    ):
+        return "steps that are not a list of Step"
+    if not isinstance(trace.labels, list) or not all(isinstance(x, Label) for x in trace.labels):
+        return "labels that are not a list of Label"
+    if not isinstance(trace.bonds, list) or not all(isinstance(x, Bond) for x in trace.bonds):
+        return "bonds that are not a list of Bond"
+    try:
+        json.dumps(trace.meta)
+    except TypeError as error:
+        return f"meta that is not JSON ({error})"
+    except ValueError:
+        pass  # NaN, Infinity or a cycle: validate_trace names the field
+    return None
 
 
 def segment_trace(
@@ -171,10 +211,14 @@ def segment_trace(
 ) -> list[Step]:
     """Run a segmenter and check its spans: a bad span is the plugin's fault, not the data's."""
     region = thinking_span(trace_text)
-    steps = plugins.call("segmenter", segmenter.name, segmenter.segment, trace_text, region, given)
+    steps = plugins.call(
+        "segmenter", segmenter.name, segmenter.segment, trace_text, region, given, limited=True
+    )
     try:
+        if not isinstance(steps, list) or not all(isinstance(s, Step) for s in steps):
+            raise TypeError(f"segment() returned {type(steps).__name__}, not a list of Step")
         validate_steps(steps, len(trace_text))
-    except InputError as error:
+    except (TypeError, InputError) as error:
         raise plugins.disable(plugins.owner("segmenter", segmenter.name), error) from None
     return steps
 
