@@ -7,6 +7,7 @@ then refresh just the rows that changed.
 from __future__ import annotations
 
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,7 @@ class MainWindow(QMainWindow):
         self.project_progress = ProjectProgress()
         self.statusBar().addPermanentWidget(self.project_progress)
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
+        self.annotator_label.setTextFormat(Qt.TextFormat.PlainText)  # a name is never markup
         self.statusBar().addPermanentWidget(self.annotator_label)
         self.shortcuts = QMessageBox(
             QMessageBox.Icon.NoIcon, "Keyboard shortcuts", help_html(self.settings), parent=self
@@ -737,7 +739,7 @@ class MainWindow(QMainWindow):
         try:
             self.open_project(path)
         except StoreError as error:
-            QMessageBox.warning(self, "Cannot open project", str(error))
+            QMessageBox.warning(self, "Cannot open project", escape(str(error)))
 
     def choose_import_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import traces")
@@ -829,12 +831,14 @@ class MainWindow(QMainWindow):
     def _work_failed(self, message: str) -> None:
         """Shown with open(), not exec(): no nested event loop while a worker is winding down."""
         box = QMessageBox(QMessageBox.Icon.Warning, "Failed", message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names and file contents
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
     def _inform(self, title: str, text: str) -> QMessageBox:
         """An information box shown with open(): no nested event loop."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
