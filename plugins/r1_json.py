@@ -91,6 +91,8 @@ class R1JsonImporter:
                 raise InputError(
                     f"must be a string, got {type(response).__name__}", path, line, response_name
                 )
+            if not response.strip():  # checked here so the error names the input's field
+                raise InputError("must be a non-empty string", path, line, response_name)
             question_name, question = _pick(record, question_fields)
             if question is not None and not isinstance(question, str):
                 raise InputError("must be a string", path, line, question_name)

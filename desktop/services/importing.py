@@ -23,10 +23,12 @@ from bondscope.domain import (
     validate_trace,
 )
 from bondscope.hookspecs import Importer, Segmenter
+from bondscope.jsonio import iter_json_records
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.store import Store, now
 
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 FLUSH_ROWS = 20_000
 FLUSH_CHARS = 1 << 23  # also flush after this much buffered text: a few huge traces stay streamed
 
@@ -77,6 +79,10 @@ def plan_import(
         for child in sorted(folder.iterdir()):
             if child.name.startswith("."):
                 continue
+            if child.is_symlink() or not (child.is_file() or child.is_dir()):
+                # A link may loop or lead out of the folder (to /etc); a pipe blocks on open.
+                skipped.append(str(child))
+                continue
             importer = claim(child)
             if importer is not None:
                 plan.append((child, importer))
@@ -88,6 +94,8 @@ def plan_import(
     for path in paths:
         if not path.exists():
             raise InputError("no such file or directory", path)
+        if not (path.is_file() or path.is_dir()):
+            raise InputError("not a regular file or a folder (a pipe or a device?)", path)
         importer = claim(path)
         if importer is None and path.is_file() and format != "auto":
             importer = candidates[0]  # the user named the format: let it report what is wrong
@@ -96,11 +104,31 @@ def plan_import(
         elif path.is_dir():
             walk(path)
         else:
-            names = ", ".join(plugins.importers())
-            raise InputError(
-                f"no importer recognizes this file; pass --format (one of: {names})", path
-            )
+            raise _unrecognized(path, plugins)
     return plan, skipped
+
+
+def _unrecognized(path: Path, plugins: Plugins) -> InputError:
+    """Why no importer took a file: for a JSON file, the parse error or the keys it has."""
+    names = ", ".join(plugins.importers())
+    hint = f"pass --format (one of: {names})"
+    if path.suffix.lower() in JSON_SUFFIXES:
+        try:
+            record = next((r for _, r in iter_json_records(path)), None)
+        except InputError as error:
+            return error  # the real cause, with its line
+        except OSError as error:
+            return InputError(error.strerror or str(error), path)
+        if isinstance(record, dict):
+            keys = ", ".join(sorted(record)[:12]) or "none"
+            return InputError(
+                f"no importer recognizes these records (keys: {keys}); {hint}, or name the "
+                "fields with --option (e.g. response_field=NAME)",
+                path,
+            )
+        kind = type(record).__name__ if record is not None else "nothing"
+        return InputError(f"no importer recognizes this file (it holds {kind}); {hint}", path)
+    return InputError(f"no importer recognizes this file; {hint}", path)
 
 
 def import_paths(
