@@ -6,11 +6,13 @@ then refresh just the rows that changed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from bondscope.backups import backup
 from bondscope.plugin_manager import Plugins
 from bondscope.services import labeling
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
@@ -83,6 +85,7 @@ from PySide6.QtWidgets import (
 )
 
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
+BACKUP_INTERVAL_MS = 30 * 60 * 1000  # scheduled backups of the open project, newest 10 kept
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -252,6 +255,12 @@ class MainWindow(QMainWindow):
         self.trace_structure_timer.setInterval(0)
         self.trace_structure_timer.timeout.connect(self.refresh_trace_structure)
 
+        # A rotating backup of the open project while the app runs (bondscope.backups).
+        self.backup_timer = QTimer(self)
+        self.backup_timer.setInterval(BACKUP_INTERVAL_MS)
+        self.backup_timer.timeout.connect(self.backup_project)
+        self.backup_timer.start()
+
         self.project_progress = ProjectProgress()
         self.statusBar().addPermanentWidget(self.project_progress)
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
@@ -384,6 +393,18 @@ class MainWindow(QMainWindow):
         self.metrics.set_project(path, store)
         self.reload_traces()
         self.refresh_corpus()
+
+    def backup_project(self) -> Path | None:
+        """The scheduled backup; a failure (disk full, ...) is shown, never fatal."""
+        if self.store is None:
+            return None
+        try:
+            saved = backup(self.store, reason="scheduled")
+        except (OSError, sqlite3.Error) as error:
+            self.statusBar().showMessage(f"backup failed: {error}", 10000)
+            return None
+        self.statusBar().showMessage(f"backed up to {saved.name}", 3000)
+        return saved
 
     def reload_traces(self) -> None:
         assert self.store is not None
