@@ -237,3 +237,32 @@ def test_backups_rotate(tmp_path):
     assert kept[-1].name.endswith(f"n{backups.KEEP + 2}.db")
     with pytest.raises(StoreError, match="itself"):
         backups.restore(db, db)
+
+
+def test_a_long_resegmentation_lets_other_writers_in_between_batches(tmp_path):
+    """Long writers commit in chunks: between batches another process gets the write lock at
+    once (busy timeout 0), so the app's keystrokes never wait for the whole run."""
+    texts = [f"Step one of {i}. Then two.\n\nAnd a second paragraph {i}." for i in range(150)]
+    db = project(tmp_path, [bare_record(id=f"t{i}", text=t) for i, t in enumerate(texts)])
+    other = sqlite3.connect(db, isolation_level=None, timeout=0)
+    got_in = []
+
+    class Probe:
+        def start(self, label, total):
+            pass
+
+        def advance(self, amount=1, note=""):
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                got_in.append(True)
+            except sqlite3.OperationalError:
+                got_in.append(False)
+
+        def cancelled(self):
+            return False
+
+    with Store(db) as store:
+        report = resegment(store, Plugins(load_entry_points=False), "sentence", progress=Probe())
+    other.close()
+    assert report.changed == 150 and len(got_in) >= 3 and all(got_in)
