@@ -19,7 +19,7 @@ from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
 from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
 from bondscope.services.structure import Selection, transition_counts
-from bondscope.store import Store, StoreError
+from bondscope.store import Store, StoreBusy, StoreError
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
 from bondscope.ui.embeddings import StepEmbeddings
@@ -600,7 +600,11 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         seconds = time.monotonic() - self.step_entered
         step_id = self.trace_view.step_model.steps[row].step_id
-        labeling.set_label(self.store, step_id, self.annotator, behavior, seconds)
+        try:
+            labeling.set_label(self.store, step_id, self.annotator, behavior, seconds)
+        except StoreBusy as error:
+            self._store_busy(error)
+            return
         self.refresh_step(row)
         if behavior == "R" and row >= 2:
             self.ask_target(row)
@@ -633,9 +637,13 @@ class MainWindow(QMainWindow):
         assert self.store is not None and self.pending_target is not None
         steps = self.trace_view.step_model.steps
         row = self.pending_target
-        labeling.set_bond(
-            self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
-        )
+        try:
+            labeling.set_bond(
+                self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
+            )
+        except StoreBusy as error:
+            self._store_busy(error)
+            return
         self.refresh_step(row)
 
     def _picker_closed(self, _: int) -> None:
@@ -665,11 +673,22 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         assert self.store is not None
-        self._show_change(labeling.undo(self.store, self.annotator), "undo")
+        try:
+            self._show_change(labeling.undo(self.store, self.annotator), "undo")
+        except StoreBusy as error:
+            self._store_busy(error)
 
     def redo(self) -> None:
         assert self.store is not None
-        self._show_change(labeling.redo(self.store, self.annotator), "redo")
+        try:
+            self._show_change(labeling.redo(self.store, self.annotator), "redo")
+        except StoreBusy as error:
+            self._store_busy(error)
+
+    def _store_busy(self, error: StoreBusy) -> None:
+        """Another process held the project past the busy timeout: say the change was not
+        saved (the view still shows what is stored) instead of failing."""
+        self.statusBar().showMessage(f"not saved: {error}", 15000)
 
     def _show_change(self, change: labeling.Change | None, what: str) -> None:
         """Go to the step an undo/redo touched, in whatever trace it is."""
