@@ -283,3 +283,16 @@ def test_a_plugin_whose_register_commands_raises_is_listed_and_the_cli_works(tmp
     stats = bondscope("stats", "--db", db)
     assert stats.returncode == 0 and "traces: 1" in stats.stdout, stats.stderr
     assert "Traceback" not in stats.stderr
+
+
+def test_the_import_command_warns_about_a_plugin_it_disabled(tmp_path, monkeypatch):
+    plugins = plugins_with(Importing(detect="yes"))
+    monkeypatch.setattr("bondscope.cli.data.plugins", lambda: plugins)
+    write_jsonl(tmp_path / "t.jsonl", [record()])
+    (tmp_path / "x.odd").write_text("anything")
+    result = CliRunner().invoke(cli, ["import", str(tmp_path), "--db", str(tmp_path / "p.db")])
+    assert result.exit_code == 0, result.output
+    assert "warning: plugin 'odd-importer' was disabled: TypeError: detect() returned str" in (
+        result.stderr
+    )
+    assert "imported 1 traces" in result.stdout

@@ -49,6 +49,7 @@ def import_command(paths, db, format_, segmenter, options, as_json):
     """Import traces from files and folders (one transaction: all or nothing)."""
     from bondscope.services.importing import import_paths
 
+    failed_before = len(plugins().failures)
     with open_project(db, create=True) as store, TerminalProgress() as progress:
         report = import_paths(
             store,
@@ -74,6 +75,8 @@ def import_command(paths, db, format_, segmenter, options, as_json):
     if report.skipped:
         lines.append(f"skipped {len(report.skipped)} files no importer recognizes:")
         lines += [f"  {path}" for path in report.skipped]
+    for failure in plugins().failures[failed_before:]:  # e.g. a detect() that broke its contract
+        click.echo(f"warning: plugin {failure.plugin!r} was disabled: {failure.error}", err=True)
     emit(asdict(report), as_json, lines)
 
 
