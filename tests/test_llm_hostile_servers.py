@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from bondscope import Step, Trace
 from bondscope.hookspecs import LLMError
 from bondscope.plugin_manager import Plugins
 from bondscope.plugins.openai_compatible import OpenAIChatClient
@@ -206,3 +207,24 @@ def test_keys_never_reach_the_project(tmp_path, monkeypatch, caplog):
     stored = "\n".join(conn.iterdump())
     conn.close()
     assert "mole_syn" in stored and KEY not in stored
+
+
+def test_a_failed_llm_prelabel_ends_the_requests_still_in_flight():
+    """The llm pre-labeler's pool waited for every stuck request before reporting a failure
+    (or a Ctrl+C); now it closes the client, so the failure comes at once."""
+    def script(body, n):
+        if "step 1)" in body["messages"][-1]["content"]:
+            return reply("I cannot tell.")  # names no behavior, twice: the step fails
+        return reply('{"behavior": "N"}', delay=20)
+
+    labeler = Plugins(load_entry_points=False).prelabelers()["llm"]
+    text = "First a. Then b. Then c."
+    trace = Trace(id="t", text=text, steps=[Step(0, 8), Step(9, 16), Step(17, 24)])
+    with ChatServer(script) as server:
+        configured = labeler.configure(
+            base_url=server.url, model="judge", concurrency=3, timeout=30
+        )
+        began = time.monotonic()
+        with pytest.raises(LLMError, match="names no behavior"):
+            configured.predict([trace])
+        assert time.monotonic() - began < 5
