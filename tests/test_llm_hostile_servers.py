@@ -212,6 +212,7 @@ def test_keys_never_reach_the_project(tmp_path, monkeypatch, caplog):
 def test_a_failed_llm_prelabel_ends_the_requests_still_in_flight():
     """The llm pre-labeler's pool waited for every stuck request before reporting a failure
     (or a Ctrl+C); now it closes the client, so the failure comes at once."""
+
     def script(body, n):
         if "step 1)" in body["messages"][-1]["content"]:
             return reply("I cannot tell.")  # names no behavior, twice: the step fails
