@@ -215,7 +215,11 @@ def validate_trace(trace: Trace) -> None:
     for name in ("id", "text", "question", "model", "source", "answer"):
         _check_unicode(getattr(trace, name), name)
     if trace.meta:
-        _check_unicode(json.dumps(trace.meta, ensure_ascii=False), "meta")
+        try:
+            encoded = json.dumps(trace.meta, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:  # NaN/Infinity would be stored as invalid JSON
+            raise InputError(f"must hold only JSON values ({error})", field="meta") from None
+        _check_unicode(encoded, "meta")
     n_steps = validate_steps(trace.steps, len(trace.text)) if trace.steps is not None else 0
     for i, label in enumerate(trace.labels):
         where = f"labels[{i}]"

@@ -19,6 +19,29 @@ CHUNK_SIZE = 1 << 20
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 
+class StrictJSONError(ValueError):
+    """Valid for Python's parser, wrong for data: a repeated key or NaN/Infinity."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: Python keeps only the last of repeated keys,
+    which silently drops data (e.g. a second `labels`)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise StrictJSONError(f"invalid JSON: the key {repeated!r} appears twice in one object")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise StrictJSONError(f"invalid JSON: {name} is not a JSON number")
+
+
+# What every record is parsed with: standard JSON only.
+loads = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant).decode
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line."""
     with open(path, "rb") as handle:
@@ -33,11 +56,13 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
             if not line or line.isspace():
                 continue
             try:
-                value = json.loads(line)
+                value = loads(line)
             except json.JSONDecodeError as error:
                 raise InputError(
                     f"invalid JSON: {error.msg} (column {error.colno})", path, number
                 ) from None
+            except StrictJSONError as error:
+                raise InputError(str(error), path, number) from None
             except (ValueError, RecursionError) as error:
                 raise InputError(unparsable_message(error), path, number) from None
             del line
@@ -93,7 +118,7 @@ class _TextStream:
 
 def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each element of a top-level JSON array, read incrementally."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     with open(path, "rb") as handle:
         stream = _TextStream(path, handle)
         if stream.skip_space() != "[":
@@ -117,6 +142,8 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                 try:
                     value, end = decoder.raw_decode(stream.buffer, stream.position)
                     break
+                except StrictJSONError as error:
+                    raise InputError(str(error), path, stream.line) from None
                 except (RecursionError, ValueError) as error:
                     if not isinstance(error, json.JSONDecodeError):
                         raise InputError(unparsable_message(error), path, stream.line) from None
@@ -148,13 +175,16 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
     elif first == "{":
         try:
             with open(path, encoding="utf-8") as handle:
-                yield 1, json.load(handle)
+                text = handle.read()
+            yield 1, loads(text)
         except UnicodeDecodeError:
             yield from iter_jsonl(path)  # reports the line of the bad byte
         except json.JSONDecodeError as error:
             if error.msg != "Extra data":
                 raise InputError(f"invalid JSON: {error.msg}", path, error.lineno) from None
             yield from iter_jsonl(path)  # several objects: JSON Lines under another suffix
+        except StrictJSONError as error:
+            raise InputError(str(error), path) from None
         except (ValueError, RecursionError) as error:
             raise InputError(unparsable_message(error), path) from None
     elif first == "":

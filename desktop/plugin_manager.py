@@ -3,12 +3,18 @@
 Each plugin is loaded and asked for its importers, segmenters and exporters on its own, so one
 broken plugin is reported by name and disabled while everything else keeps working. Tests build a
 fresh `Plugins` per test instead of sharing global state.
+
+Code of plugins that are not built in runs under a time limit where it only computes on the data
+it is given (detect, each record an importer reads, segment, predict): one that hangs past
+`timeout` seconds (`BONDSCOPE_PLUGIN_TIMEOUT`, default 120) is disabled, so it cannot hold the
+project's write lock forever. Its thread is abandoned, not killed (Python cannot kill threads).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +35,9 @@ from bondscope.hookspecs import (
 
 ENTRY_POINT_GROUP = "bondscope"
 LOAD_PLUGINS_ENV = "BONDSCOPE_LOAD_PLUGINS"
+TIMEOUT_ENV = "BONDSCOPE_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT_S = 120.0
+BUILTIN_ORIGIN = "built-in"
 
 BUILTIN_PLUGINS = (
     "bondscope.plugins.bondscope_jsonl",
@@ -68,6 +77,10 @@ KINDS: dict[str, tuple[str, type]] = {
 T = TypeVar("T")
 
 
+class PluginTimeout(RuntimeError):
+    """Plugin code did not return within the time limit."""
+
+
 class PluginError(RuntimeError):
     """A plugin raised; it has been disabled for this session."""
 
@@ -99,8 +112,9 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[Failure] = []
         self.origins: dict[str, str] = {}
+        self.timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
         for module_name in BUILTIN_PLUGINS:
-            self._register(importlib.import_module(module_name), module_name, "built-in")
+            self._register(importlib.import_module(module_name), module_name, BUILTIN_ORIGIN)
         if load_entry_points:
             self._load_entry_points()
         for plugin in extra:
@@ -210,6 +224,10 @@ class Plugins:
     def synthesizers(self) -> dict[str, Synthesizer]:
         return self._collect()["synthesizer"]
 
+    def is_active(self, kind: str, name: str) -> bool:
+        """False once the plugin providing it has been disabled."""
+        return name in self._collect()[kind]
+
     def owner(self, kind: str, name: str) -> str:
         self._collect()
         return self._owners[(kind, name)]
@@ -221,21 +239,57 @@ class Plugins:
             raise LookupError(f"unknown {kind} {name!r} (available: {known})")
         return available[name]
 
-    def call(self, kind: str, name: str, function: Callable[..., T], *args: Any) -> T:
+    def call(
+        self, kind: str, name: str, function: Callable[..., T], *args: Any, limited: bool = False
+    ) -> T:
         """Run plugin code; if it raises anything but bad-input errors, disable its plugin.
 
-        Cancelled passes through: it comes from the caller's progress (e.g. an exporter pulling
-        from a generator that checks for cancel), not from a fault of the plugin.
+        `limited`: the code only computes on its arguments (never touches the store), so it may
+        run under the time limit (see the module doc). Cancelled passes through: it comes from
+        the caller's progress (e.g. an exporter pulling from a generator that checks for
+        cancel), not from a fault of the plugin.
         """
         from bondscope.domain import InputError
         from bondscope.progress import Cancelled
 
         try:
+            if limited:
+                return self.limited(kind, name, function, *args)
             return function(*args)
         except (InputError, Cancelled, KeyboardInterrupt):
             raise
         except Exception as error:
             raise self.disable(self.owner(kind, name), error) from error
+
+    def limited(self, kind: str, name: str, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)`, raising PluginTimeout if a plugin that is not built in takes longer
+        than `self.timeout`; whatever the function raises is re-raised here."""
+        if self.origins.get(self.owner(kind, name)) == BUILTIN_ORIGIN:
+            return function(*args)
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["value"] = function(*args)
+            except BaseException as error:  # re-raised in the caller's thread
+                outcome["error"] = error
+
+        worker = threading.Thread(target=work, name=f"plugin {kind} {name}", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            raise PluginTimeout(f"{kind} {name!r} did not return within {self.timeout:g} s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def register_commands(self, cli: Any) -> None:
+        """Let each plugin add its CLI commands; one that raises is listed as failed."""
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(cli=cli)
+            except Exception as error:
+                self._fail(impl.plugin_name, error)
 
     def describe(self) -> list[PluginInfo]:
         items = self._collect()

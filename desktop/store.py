@@ -10,6 +10,8 @@ Every mutation runs inside `Store.transaction()`, so a failure leaves the file a
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -223,18 +225,69 @@ def _migration_gold(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_run_owner(conn: sqlite3.Connection) -> None:
+    """Runs record the process that owns them (`pid`, `host`), and a run whose process ended
+    without finishing it (killed, power cut) gets the state `interrupted` instead of staying
+    `running` forever. SQLite cannot alter a CHECK, so the table is rebuilt (foreign keys are
+    off during migrations, see `Store._migrate`). Synthesized steps keep the writer's reasoning
+    (a reasoning model's `reasoning_content`, or `<think>` blocks) apart from the step text."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE runs_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            summary TEXT NOT NULL DEFAULT '{}',
+            pid INTEGER,
+            host TEXT
+        );
+        INSERT INTO runs_new (id, kind, params, status, started_at, finished_at, summary)
+            SELECT id, kind, params, status, started_at, finished_at, summary FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_new RENAME TO runs;
+        UPDATE runs SET status = 'interrupted', finished_at = started_at WHERE status = 'running';
+        ALTER TABLE synthesis_steps ADD COLUMN reasoning TEXT
+        """,
+    )
+
+
 # Ordered: migration i brings the schema from version i-1 to version i. Never edit a released one;
 # append a new function instead.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_synthesis,
     _migration_gold,
+    _migration_run_owner,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+BUSY_TIMEOUT_S = 30
 
 
 class StoreError(RuntimeError):
     """The project file cannot be used (newer schema, not a Bondscope file, ...)."""
+
+
+class StoreBusy(StoreError):
+    """Another process kept the project's write lock for longer than the busy timeout."""
+
+
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class Store:
@@ -244,17 +297,25 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"{self.path}: no such project file")
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self.db = Database(conn, execute_plugins=False)
         self.conn = conn
         self._depth = 0
         try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
+            conn.execute("PRAGMA foreign_keys = ON")
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.OperationalError as error:
+            conn.close()
+            if _is_locked(error):
+                raise StoreBusy(f"{self.path}: {_busy_message()}") from None
+            raise StoreError(f"{self.path}: not a usable Bondscope project ({error})") from error
         except sqlite3.DatabaseError as error:
             conn.close()
             raise StoreError(f"{self.path}: not a usable Bondscope project ({error})") from error
@@ -278,16 +339,20 @@ class Store:
         return row[0] if row else 0
 
     def _migrate(self) -> None:
-        with self.transaction():
+        """Bring the file to SCHEMA_VERSION. An up-to-date file is only read, never locked, so
+        opening a project never waits for a writer; an older one is backed up first."""
+        current = self._checked_version()
+        if current == SCHEMA_VERSION:
+            return
+        if current > 0:
+            from bondscope.backups import backup
+
+            backup(self, reason=f"before-migration-{current}-to-{SCHEMA_VERSION}")
+        with self.transaction():  # foreign keys are still off: migrations may rebuild tables
             self.conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} (version INTEGER NOT NULL)"
             )
-            current = self.schema_version
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: schema version {current} is newer than this Bondscope "
-                    f"understands ({SCHEMA_VERSION}); upgrade Bondscope"
-                )
+            current = self._checked_version()  # another process may have migrated meanwhile
             for migration in MIGRATIONS[current:]:
                 migration(self.conn)
             if current == 0:
@@ -298,12 +363,29 @@ class Store:
                 self.conn.execute(
                     f"UPDATE {SCHEMA_VERSION_TABLE} SET version = ?", (SCHEMA_VERSION,)
                 )
+            problems = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise StoreError(f"{self.path}: migration broke references: {problems[:3]}")
+
+    def _checked_version(self) -> int:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer Bondscope (schema version {current}; this "
+                f"version understands up to {SCHEMA_VERSION}); upgrade Bondscope to open it"
+            )
+        return current
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One all-or-nothing unit of work; nested calls become savepoints."""
         if self._depth == 0:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if _is_locked(error):
+                    raise StoreBusy(f"{self.path}: {_busy_message()}") from None
+                raise
         else:
             self.conn.execute(f"SAVEPOINT sp{self._depth}")
         self._depth += 1
@@ -327,11 +409,40 @@ class Store:
     # -- runs and annotators -------------------------------------------------------------------
 
     def start_run(self, kind: str, params: dict[str, Any]) -> int:
+        """A new `running` run owned by this process (call inside a transaction)."""
+        self.mark_interrupted_runs()
         cursor = self.conn.execute(
-            "INSERT INTO runs (kind, params, started_at) VALUES (?, ?, ?)",
-            (kind, json.dumps(params, sort_keys=True), now()),
+            "INSERT INTO runs (kind, params, started_at, pid, host) VALUES (?, ?, ?, ?, ?)",
+            (kind, json.dumps(params, sort_keys=True), now(), os.getpid(), socket.gethostname()),
         )
         return int(cursor.lastrowid)
+
+    def claim_run(self, run_id: int) -> None:
+        """Mark an earlier run `running` again, owned by this process (a resumed synthesis)."""
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, pid = ?, host = ? "
+            "WHERE id = ?",
+            (os.getpid(), socket.gethostname(), run_id),
+        )
+
+    def mark_interrupted_runs(self) -> int:
+        """`running` runs of this machine whose process is gone become `interrupted`.
+
+        Runs of another host are left alone: their process cannot be checked from here.
+        """
+        host = socket.gethostname()
+        stale = [
+            run_id
+            for run_id, pid in self.conn.execute(
+                "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
+            ).fetchall()
+            if pid is None or (pid != os.getpid() and not _process_alive(pid))
+        ]
+        self.conn.executemany(
+            "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+            [(now(), run_id) for run_id in stale],
+        )
+        return len(stale)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
         self.conn.execute(
@@ -374,8 +485,8 @@ class Store:
             clauses.append("source = ?")
             params.append(source)
         if names is not None:
-            clauses.append(f"name IN ({', '.join('?' * len(names))})")
-            params.extend(names)
+            clauses.append("name IN (SELECT value FROM json_each(?))")  # any number of names
+            params.append(json.dumps(names))
         if pattern is not None:
             clauses.append("name GLOB ?")
             params.append(pattern)
@@ -395,6 +506,41 @@ class Store:
             (trace_id,),
         )
         return [(row[0], Step(row[1], row[2])) for row in rows]
+
+    def trace_current_labels(self, trace_id: int) -> dict[tuple[int, str], tuple[str, float]]:
+        """(step id, annotator) -> (behavior, confidence) of one trace's current labels.
+
+        The same rows as `current_labels WHERE trace_id = ?`, but through the per-step index:
+        the view groups the whole project's events first, which takes seconds in a large one.
+        """
+        rows = self.conn.execute(
+            "SELECT e.step_id, a.name, e.behavior, e.confidence FROM label_events e "
+            "JOIN annotators a ON a.id = e.annotator_id "
+            "WHERE e.step_id IN "
+            "  (SELECT id FROM steps WHERE trace_id = ? AND retired_run_id IS NULL) "
+            "AND e.id = (SELECT MAX(x.id) FROM label_events x "
+            "            WHERE x.step_id = e.step_id AND x.annotator_id = e.annotator_id) "
+            "AND e.behavior IS NOT NULL",
+            (trace_id,),
+        )
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+    def trace_current_bonds(self, trace_id: int) -> set[tuple[int, int, str, str]]:
+        """(from step id, to step id, type, annotator) of one trace's current bonds (see
+        `trace_current_labels` for why not the view)."""
+        rows = self.conn.execute(
+            "SELECT e.from_step_id, e.to_step_id, e.type, a.name FROM bond_events e "
+            "JOIN annotators a ON a.id = e.annotator_id "
+            "JOIN steps t ON t.id = e.to_step_id AND t.retired_run_id IS NULL "
+            "WHERE e.from_step_id IN "
+            "  (SELECT id FROM steps WHERE trace_id = ? AND retired_run_id IS NULL) "
+            "AND e.id = (SELECT MAX(x.id) FROM bond_events x "
+            "            WHERE x.from_step_id = e.from_step_id AND x.to_step_id = e.to_step_id "
+            "            AND x.type = e.type AND x.annotator_id = e.annotator_id) "
+            "AND e.present = 1",
+            (trace_id,),
+        )
+        return {(r[0], r[1], r[2], r[3]) for r in rows}
 
     def load_trace(self, trace_id: int, annotators: list[str] | None = None) -> Trace:
         """The trace with its current steps, labels and bonds (optionally of some annotators)."""
@@ -455,6 +601,13 @@ class Store:
 
     def count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return int(self.conn.execute(sql, params).fetchone()[0])
+
+
+def _busy_message() -> str:
+    return (
+        f"the project is busy: another Bondscope process has been writing to it for over "
+        f"{BUSY_TIMEOUT_S} s; nothing was changed, try again when it has finished"
+    )
 
 
 def open_store(path: str | Path, *, create: bool = True) -> Store:

@@ -29,6 +29,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: Iterable[Any]) -> list[Any]:
+    """A CSV row that a spreadsheet will not run: text starting like a formula gets a leading
+    apostrophe (OWASP's CSV-injection advice); numbers, including negative ones, stay numbers."""
+    return [
+        "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+        for value in row
+    ]
+
+
 def rows(trace: Trace) -> dict[str, list[tuple[Any, ...]]]:
     steps = trace.steps or []
     return {

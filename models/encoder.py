@@ -2,7 +2,9 @@
 
 The ONNX graph (MiniLM + masked mean pooling + L2 norm, built by `bondscope.models.export`) lives
 in the user cache, in a folder named after the sha256 of the weights and of the export code
-version, so new weights or a changed export never reuse a stale file. Variants: `fp32` (the
+version, so new weights or a changed export never reuse a stale file; each file's own sha256 is
+recorded in meta.json as it is built and checked before use, so a replaced or corrupt file is
+rebuilt, never loaded. Variants: `fp32` (the
 reference), `int8` (dynamic per-channel quantization, the CPU default) and `fp16` (the CUDA
 default). Texts are tokenized once, sorted by length and padded per batch, so a batch of short
 steps never pays for the longest step of the run.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -33,6 +36,9 @@ CUDA = "CUDAExecutionProvider"
 CPU_BATCH = 16
 CUDA_BATCH = 256
 CPU = "CPUExecutionProvider"
+HASHES_KEY = "sha256"  # in meta.json: file name -> sha256 of each file as it was built
+
+log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -63,9 +69,7 @@ def _cached_sha(path: str, size: int, mtime_ns: int) -> str:
 
 def weights_sha256(weights_dir: Path) -> str:
     """sha256 of `model.safetensors` (memoized per file size and mtime: it is 90 MB)."""
-    path = Path(weights_dir) / "model.safetensors"
-    stat = path.stat()
-    return _cached_sha(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return file_sha256(Path(weights_dir) / "model.safetensors")
 
 
 def encoder_key(weights_dir: Path) -> str:
@@ -77,14 +81,62 @@ def encoder_dir(weights_dir: Path) -> Path:
     return cache_root() / encoder_key(weights_dir)
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoized per path, size and mtime (the encoder files are 20-90 MB)."""
+    stat = path.stat()
+    return _cached_sha(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def recorded_hashes(folder: Path) -> dict[str, str]:
+    """File name -> sha256, as recorded in meta.json when each file was built."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    hashes = meta.get(HASHES_KEY) if isinstance(meta, dict) else None
+    return hashes if isinstance(hashes, dict) else {}
+
+
+def record_hash(folder: Path, name: str) -> None:
+    """Add the sha256 of `folder / name` to meta.json (rewritten atomically)."""
+    path = folder / "meta.json"
+    meta = json.loads(path.read_text("utf-8"))
+    meta.setdefault(HASHES_KEY, {})[name] = file_sha256(folder / name)
+    partial = path.with_name(f"meta.{os.getpid()}.partial")
+    partial.write_text(json.dumps(meta, indent=2), "utf-8")
+    os.replace(partial, path)
+
+
+def _intact(folder: Path, names: Sequence[str]) -> bool:
+    """Every file is there and has the sha256 recorded when it was built."""
+    hashes = recorded_hashes(folder)
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            return False
+        if hashes.get(name) != file_sha256(path):
+            log.warning("%s: not the sha256 recorded when it was built; rebuilding", path)
+            path.unlink()
+            return False
+    return True
+
+
 def ensure_encoder(weights_dir: Path, variant: str) -> Path:
-    """The folder holding `variant` for these weights, exporting it on first use (needs torch)."""
+    """The folder holding `variant` for these weights, exporting it on first use (needs torch).
+
+    A cached file that was replaced or corrupted (its sha256 differs from the one meta.json
+    recorded when it was built; caches from before hashes were recorded count as unverified) is
+    rebuilt, so a model under the bondscope-minilm name is always the one the export made.
+    """
     if variant not in VARIANT_FILES:
         raise ValueError(f"unknown encoder variant {variant!r} (one of {', '.join(VARIANT_FILES)})")
     folder = encoder_dir(weights_dir)
-    if not (folder / VARIANT_FILES[variant]).is_file():
+    names = [VARIANT_FILES[variant]] + (["tokenizer.json"] if variant == "fp32" else [])
+    if not _intact(folder, names):
         from bondscope.models.export import build_variant
 
+        if variant != "fp32":
+            ensure_encoder(weights_dir, "fp32")  # the variant is derived from a sound fp32
         build_variant(weights_dir, folder, variant)
     return folder
 

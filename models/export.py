@@ -30,6 +30,7 @@ from bondscope.models.encoder import (
     MIDDLE_LAYER,
     OUTPUTS,
     VARIANT_FILES,
+    record_hash,
     weights_sha256,
 )
 
@@ -43,10 +44,14 @@ def build_variant(weights_dir: Path, folder: Path, variant: str) -> None:
     fp32 = folder / VARIANT_FILES["fp32"]
     if not fp32.is_file():
         export_fp32(weights_dir, folder)
+        record_hash(folder, "tokenizer.json")
+        record_hash(folder, VARIANT_FILES["fp32"])
     if variant == "int8":
         _atomic(folder / VARIANT_FILES["int8"], lambda tmp: quantize_int8(fp32, tmp))
     elif variant == "fp16":
         _atomic(folder / VARIANT_FILES["fp16"], lambda tmp: convert_fp16(fp32, tmp))
+    if variant != "fp32":
+        record_hash(folder, VARIANT_FILES[variant])
 
 
 def _atomic(target: Path, write) -> None:  # noqa: ANN001 - a callable taking the temporary path

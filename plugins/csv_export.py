@@ -1,4 +1,7 @@
-"""CSV export: a folder with traces.csv, steps.csv, labels.csv and bonds.csv (UTF-8, header row)."""
+"""CSV export: a folder with traces.csv, steps.csv, labels.csv and bonds.csv (UTF-8, header row).
+
+Text cells that start like a spreadsheet formula (=, +, -, @) are prefixed with an apostrophe.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 from bondscope import hookimpl
 from bondscope.domain import Trace
-from bondscope.tables import COLUMNS, batches
+from bondscope.tables import COLUMNS, batches, spreadsheet_safe
 
 
 class CsvExporter:
@@ -32,7 +35,7 @@ class CsvExporter:
                 writer.writerow(COLUMNS[name])
             for batch in batches(traces):
                 for name, table_rows in batch.items():
-                    writers[name].writerows(table_rows)
+                    writers[name].writerows(map(spreadsheet_safe, table_rows))
 
 
 @hookimpl

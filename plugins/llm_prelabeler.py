@@ -184,9 +184,13 @@ class LLMPrelabeler:
         )
         jobs = [(trace, index) for trace in traces for index in range(len(trace.steps or []))]
         with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-            predictions = list(
-                pool.map(lambda job: self._label(client, settings.context, *job), jobs)
-            )
+            try:
+                predictions = list(
+                    pool.map(lambda job: self._label(client, settings.context, *job), jobs)
+                )
+            except BaseException:  # Ctrl+C or a failed step: end the requests still in flight
+                client.close()
+                raise
         grouped: list[list[StepPrediction]] = []
         position = 0
         for trace in traces:

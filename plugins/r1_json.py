@@ -183,6 +183,8 @@ class R1JsonImporter:
                 )
             if not texts:
                 raise InputError("is an empty list", path, line, chosen)
+            if not all(text.strip() for text in texts):  # here, so the error names the field
+                raise InputError("must be a non-empty string", path, line, chosen)
             question_name, question = pick(record, question_fields)
             if question is not None and not isinstance(question, str):
                 raise InputError("must be a string", path, line, question_name)

@@ -44,14 +44,16 @@ class StepListsImporter:
                     raise InputError("must be a non-empty string", path, line, f"steps[{i}]")
                 spans.append(Step(position, position + len(piece)))
                 position += len(piece) + len(SEPARATOR)
-            question = next((record[k] for k in QUESTION_FIELDS if k in record), "")
-            model = next((record[k] for k in MODEL_FIELDS if k in record), options.get("model", ""))
-            for name, value in (("question", question), ("model", model)):
-                if not isinstance(value, str):
-                    raise InputError("must be a string", path, line, name)
+            question_key = next((k for k in QUESTION_FIELDS if k in record), None)
+            model_key = next((k for k in MODEL_FIELDS if k in record), None)
+            question = record[question_key] if question_key else ""
+            model = record[model_key] if model_key else options.get("model", "")
+            for key, value in ((question_key, question), (model_key, model)):
+                if not isinstance(value, str):  # named as in the input, e.g. 'problem'
+                    raise InputError("must be a string", path, line, key)
             used = {"steps", "id", *QUESTION_FIELDS, *MODEL_FIELDS}
             yield Trace(
-                id=str(record.get("id", f"{path.stem}:{n}")),
+                id=f"{path.stem}:{n}" if record.get("id") is None else str(record["id"]),
                 text=SEPARATOR.join(pieces),
                 question=question,
                 model=model,

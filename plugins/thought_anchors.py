@@ -161,6 +161,12 @@ def _steps_labels_bonds(
         index = chunk.get("chunk_idx", i)
         if isinstance(index, bool) or not isinstance(index, int):
             raise InputError("must be an integer", where, field=f"{field}.chunk_idx")
+        if index in position_of:  # a second chunk with this index would take its bonds
+            raise InputError(
+                f"chunk_idx {index} is also chunk {position_of[index]}'s",
+                where,
+                field=f"{field}.chunk_idx",
+            )
         position_of[index] = i
     labels = [Label(i, behavior, ANNOTATOR) for i, behavior in enumerate(behaviors)]
     bonds: list[Bond] = []
@@ -170,12 +176,13 @@ def _steps_labels_bonds(
         if not isinstance(depends, list):
             raise InputError("must be a list", where, field=f"chunks[{i}].depends_on")
         for dependency in depends:
-            try:
-                target = position_of.get(int(dependency))
-            except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
-                raise InputError(
+            if isinstance(dependency, str) and dependency.strip().lstrip("-").isdigit():
+                dependency = int(dependency)  # the dataset writes some indices as strings
+            if isinstance(dependency, bool) or not isinstance(dependency, int):
+                raise InputError(  # int(1.7) would silently bond to chunk 1
                     f"{dependency!r} is not a chunk index", where, field=f"chunks[{i}].depends_on"
-                ) from None
+                )
+            target = position_of.get(dependency)
             if target is None or target == i or (i, target) in seen:
                 continue
             seen.add((i, target))

@@ -1,14 +1,16 @@
 """A real chat-completions server on 127.0.0.1 (ephemeral port), scripted per test.
 
 The script gets each request's JSON body and its number (0, 1, ...) and returns an Action: a
-normal answer, an HTTP status, a delay (to trigger client timeouts), malformed JSON, or a
-connection dropped before or in the middle of the answer.
+normal answer, an HTTP status, a delay (to trigger client timeouts), malformed JSON, a
+connection dropped before or in the middle of the answer or reset (RST), an answer dripped one
+byte at a time, or a raw chat-completions message (reasoning fields, `content: null`).
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 
 @dataclass
 class Action:
-    kind: str  # "reply", "status", "malformed", "drop", "drop_mid"
+    kind: str  # "reply", "status", "malformed", "drop", "drop_mid", "reset", "drip", "message"
     content: str = ""
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -44,6 +46,26 @@ def drop() -> Action:
 
 def drop_mid() -> Action:
     return Action("drop_mid")
+
+
+def reset() -> Action:
+    """The connection is reset (TCP RST) instead of answered."""
+    return Action("reset")
+
+
+def drip(content: str, interval: float) -> Action:
+    """A valid answer sent one byte every `interval` seconds: no read ever times out."""
+    return Action("drip", content, delay=interval)
+
+
+def message(finish_reason: str = "stop", **fields: Any) -> Action:
+    """A chat-completions answer whose message has exactly these fields."""
+    body = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", **fields}, "finish_reason": finish_reason}
+        ]
+    }
+    return Action("status", json.dumps(body), status=200)
 
 
 Script = Callable[[dict[str, Any], int], Action]
@@ -101,6 +123,27 @@ class ChatServer:
                         server.active -= 1
 
             def act(self, action: Action) -> None:
+                if action.kind == "reset":
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if action.kind == "drip":
+                    payload = completion(action.content)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    try:
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(action.delay)
+                    except OSError:
+                        self.close_connection = True  # the client gave up: what we test
+                    return
                 if action.delay:
                     time.sleep(action.delay)
                 if action.kind == "drop":

@@ -224,7 +224,7 @@ CASES = [
     Case("r1-question-not-string", {"r.jsonl": jsonl(R1_GOOD, {**R1_GOOD, "question": 7})},
          "r.jsonl", None, "r.jsonl:2: field 'question'", "must be a string"),
     Case("r1-empty-response", {"r.jsonl": jsonl(R1_GOOD, {"id": "r2", "response": "  "})},
-         "r.jsonl", None, "r.jsonl:2: field 'text'", "non-empty"),
+         "r.jsonl", None, "r.jsonl:2: field 'response'", "non-empty"),
     Case("r1-empty-file", {"r.json": b"   \n"}, "r.json", "r1-json", "r.json: ", "file is empty"),
     Case("r1-not-json", {"r.json": b"hello\n"}, "r.json", "r1-json", "r.json:1: ",
          "expected JSON"),
@@ -254,7 +254,7 @@ CASES = [
     Case("steps-not-list", {"s.jsonl": jsonl(STEP_GOOD, {"problem": "q", "steps": "a b"})},
          "s.jsonl", None, "s.jsonl:2: field 'steps'", "non-empty list"),
     Case("steps-question-not-string", {"s.jsonl": jsonl(STEP_GOOD, STEP_GOOD | {"problem": 1})},
-         "s.jsonl", None, "s.jsonl:2: field 'question'", "must be a string"),
+         "s.jsonl", None, "s.jsonl:2: field 'problem'", "must be a string"),
     Case("steps-invalid-json", {"s.jsonl": jsonl(STEP_GOOD) + b"{]\n"}, "s.jsonl", None,
          "s.jsonl:2: ", "invalid JSON"),
     Case("steps-array-bad-element", {"s.json": json.dumps(

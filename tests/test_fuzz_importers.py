@@ -63,7 +63,7 @@ JSON_LEAF = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63),
-    st.floats(allow_nan=False),  # NaN != NaN; infinities survive JSON as Infinity
+    st.floats(allow_nan=False, allow_infinity=False),  # JSON has no NaN or Infinity
     TEXT,
 )
 JSON_VALUE = st.recursive(

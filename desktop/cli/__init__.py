@@ -11,5 +11,5 @@ __all__ = ["cli", "json_safe", "main", "parse_sides"]
 
 
 def main() -> None:
-    plugins().pm.hook.register_commands(cli=cli)
+    plugins().register_commands(cli)  # a plugin that raises is listed by `bondscope plugins`
     cli()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import sys
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from bondscope import __version__
 from bondscope.domain import InputError
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
-from bondscope.store import Store, StoreError
+from bondscope.store import BUSY_TIMEOUT_S, Store, StoreError
 
 
 @cache
@@ -107,6 +108,15 @@ class BondscopeGroup(click.Group):
         except (InputError, StoreError, PluginError, LookupError) as error:
             message = error.args[0] if isinstance(error, LookupError) else str(error)
             click.echo(f"error: {message}", err=True)
+            sys.exit(1)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            click.echo(
+                f"error: the project is busy: another process kept it locked for over "
+                f"{BUSY_TIMEOUT_S} s; try again when it has finished",
+                err=True,
+            )
             sys.exit(1)
         except (KeyboardInterrupt, Cancelled):
             click.echo("cancelled; the project was left as it was", err=True)

@@ -1,4 +1,5 @@
-"""Commands that move data in and out of a project: import, segment, stats, export, plugins."""
+"""Commands that move data in and out of a project: import, segment, stats, export, plugins,
+backup and restore."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bondscope.cli.base import (
     plugins,
     where_option,
 )
+from bondscope.domain import InputError
 
 
 @cli.command(name="import")
@@ -50,6 +52,7 @@ def import_command(paths, db, format_, segmenter, options, as_json):
     """Import traces from files and folders (one transaction: all or nothing)."""
     from bondscope.services.importing import import_paths
 
+    failed_before = len(plugins().failures)
     with open_project(db, create=True) as store, TerminalProgress() as progress:
         report = import_paths(
             store,
@@ -75,6 +78,8 @@ def import_command(paths, db, format_, segmenter, options, as_json):
     if report.skipped:
         lines.append(f"skipped {len(report.skipped)} files no importer recognizes:")
         lines += [f"  {path}" for path in report.skipped]
+    for failure in plugins().failures[failed_before:]:  # e.g. a detect() that broke its contract
+        click.echo(f"warning: plugin {failure.plugin!r} was disabled: {failure.error}", err=True)
     emit(asdict(report), as_json, lines)
 
 
@@ -200,3 +205,40 @@ def plugins_command(as_json):
     for failure in loaded.failures:
         lines.append(f"FAILED {failure.plugin}: {failure.error}")
     emit(data, as_json, lines)
+
+
+@cli.command(name="backup")
+@db_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="backup file (default: a new file in PROJECT.db.backups/, the newest 10 kept)",
+)
+@json_option
+def backup_command(db, out, as_json):
+    """Copy the project to a backup file, safely while the app or other commands use it."""
+    from bondscope.backups import backup
+
+    with open_project(db) as store:
+        try:
+            written = backup(store, out)
+        except FileExistsError as error:
+            raise InputError(str(error)) from None
+    emit({"backup": str(written)}, as_json, [f"backed up {db} to {written}"])
+
+
+@cli.command(name="restore")
+@db_option
+@click.argument("source", type=click.Path(path_type=Path))
+@json_option
+def restore_command(db, source, as_json):
+    """Replace the project's content with a backup (what it replaces is backed up first)."""
+    from bondscope.backups import restore
+
+    saved = restore(db, source)
+    emit(
+        {"restored": str(source), "previous": str(saved)},
+        as_json,
+        [f"restored {db} from {source}; its previous content is in {saved}"],
+    )

@@ -96,6 +96,7 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
     """Compute metric NAME (see `bondscope plugins`) on a selection of labeled traces."""
     import csv
 
+    from bondscope.hookspecs import MetricResult
     from bondscope.services.structure import (
         LabeledSelection,
         Selection,
@@ -104,6 +105,7 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
         groups,
         mixing_check,
     )
+    from bondscope.tables import spreadsheet_safe
 
     metric = plugins().get("metric", name)
     selection = Selection(model=model, source=source, annotator=annotator, run=run, meta=where)
@@ -115,6 +117,9 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
         for part in parts:
             labeled = LabeledSelection(store, part)
             result = plugins().call("metric", name, metric.compute, labeled)
+            if not isinstance(result, MetricResult):
+                error = TypeError(f"compute() returned {type(result).__name__}, not MetricResult")
+                raise plugins().disable(plugins().owner("metric", name), error)
             results.append((group_name(part, by) if by else labeled.name, labeled.name, result))
         warnings = [] if by else mixing_check(store, selection)
     for warning in warnings:
@@ -122,9 +127,9 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
     if csv_out is not None:
         with open(csv_out, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow([by or "selection", *results[0][2].columns])
+            writer.writerow(spreadsheet_safe([by or "selection", *results[0][2].columns]))
             for group, _, result in results:
-                writer.writerows([group, *row] for row in result.rows)
+                writer.writerows(spreadsheet_safe([group, *row]) for row in result.rows)
     data = {
         "metric": name,
         "by": by,

@@ -13,12 +13,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bondscope.domain import InputError, Step, Trace, thinking_span, validate_steps, validate_trace
+from bondscope.domain import (
+    Bond,
+    InputError,
+    Label,
+    Step,
+    Trace,
+    thinking_span,
+    validate_steps,
+    validate_trace,
+)
 from bondscope.hookspecs import Importer, Segmenter
+from bondscope.jsonio import iter_json_records
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.store import Store, now
 
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 FLUSH_ROWS = 20_000
 FLUSH_CHARS = 1 << 23  # also flush after this much buffered text: a few huge traces stay streamed
 
@@ -68,6 +79,10 @@ def plan_import(
         for child in sorted(folder.iterdir()):
             if child.name.startswith("."):
                 continue
+            if child.is_symlink() or not (child.is_file() or child.is_dir()):
+                # A link may loop or lead out of the folder (to /etc); a pipe blocks on open.
+                skipped.append(str(child))
+                continue
             importer = claim(child)
             if importer is not None:
                 plan.append((child, importer))
@@ -79,6 +94,8 @@ def plan_import(
     for path in paths:
         if not path.exists():
             raise InputError("no such file or directory", path)
+        if not (path.is_file() or path.is_dir()):
+            raise InputError("not a regular file or a folder (a pipe or a device?)", path)
         importer = claim(path)
         if importer is None and path.is_file() and format != "auto":
             importer = candidates[0]  # the user named the format: let it report what is wrong
@@ -87,18 +104,51 @@ def plan_import(
         elif path.is_dir():
             walk(path)
         else:
-            names = ", ".join(plugins.importers())
-            raise InputError(
-                f"no importer recognizes this file; pass --format (one of: {names})", path
-            )
+            raise _unrecognized(path, plugins)
     return plan, skipped
 
 
 def detects(plugins: Plugins, importer: Importer, path: Path, options: dict[str, str]) -> bool:
-    """The importer's verdict on `path`; `detect(path, options)` when it takes the options."""
+    """The importer's verdict on `path`; `detect(path, options)` when it takes the options.
+
+    An importer that fails, hangs or answers anything but a bool is disabled (and listed in
+    `plugins.failures`): a truthy string would claim every file. The others still detect."""
+    if not plugins.is_active("importer", importer.name):
+        return False  # disabled by an earlier answer
     takes_options = len(inspect.signature(importer.detect).parameters) >= 2
     args = (path, options) if takes_options else (path,)
-    return plugins.call("importer", importer.name, importer.detect, *args) is True
+    try:
+        verdict = plugins.call("importer", importer.name, importer.detect, *args, limited=True)
+    except PluginError:
+        return False
+    if verdict is not True and verdict is not False:
+        error = TypeError(f"detect() returned {type(verdict).__name__}, not a bool")
+        plugins.disable(plugins.owner("importer", importer.name), error)
+        return False
+    return verdict
+
+
+def _unrecognized(path: Path, plugins: Plugins) -> InputError:
+    """Why no importer took a file: for a JSON file, the parse error or the keys it has."""
+    names = ", ".join(plugins.importers())
+    hint = f"pass --format (one of: {names})"
+    if path.suffix.lower() in JSON_SUFFIXES:
+        try:
+            record = next((r for _, r in iter_json_records(path)), None)
+        except InputError as error:
+            return error  # the real cause, with its line
+        except OSError as error:
+            return InputError(error.strerror or str(error), path)
+        if isinstance(record, dict):
+            keys = ", ".join(sorted(record)[:12]) or "none"
+            return InputError(
+                f"no importer recognizes these records (keys: {keys}); {hint}, or name the "
+                "fields with --option (e.g. response_field=NAME)",
+                path,
+            )
+        kind = type(record).__name__ if record is not None else "nothing"
+        return InputError(f"no importer recognizes this file (it holds {kind}); {hint}", path)
+    return InputError(f"no importer recognizes this file; {hint}", path)
 
 
 def import_paths(
@@ -170,7 +220,7 @@ def _read(
     iterator = plugins.call("importer", importer.name, importer.read, path, options)
     while True:
         try:
-            trace = next(iterator)
+            trace = plugins.limited("importer", importer.name, next, iterator)
         except StopIteration:
             return
         except InputError as error:
@@ -181,12 +231,32 @@ def _read(
             raise
         except Exception as error:
             raise plugins.disable(plugins.owner("importer", importer.name), error) from error
-        if not isinstance(trace, Trace):
-            error = TypeError(
-                f"importer {importer.name!r} yielded {type(trace).__name__}, not Trace"
-            )
+        problem = _malformed(trace)
+        if problem:
+            error = TypeError(f"importer {importer.name!r} yielded {problem}")
             raise plugins.disable(plugins.owner("importer", importer.name), error)
         yield trace
+
+
+def _malformed(trace: object) -> str | None:
+    """What is wrong with the *shape* of an importer's Trace (a plugin bug, not bad data)."""
+    if not isinstance(trace, Trace):
+        return f"{type(trace).__name__}, not Trace"
+    if trace.steps is not None and (
+        not isinstance(trace.steps, list) or not all(isinstance(s, Step) for s in trace.steps)
+    ):
+        return "steps that are not a list of Step"
+    if not isinstance(trace.labels, list) or not all(isinstance(x, Label) for x in trace.labels):
+        return "labels that are not a list of Label"
+    if not isinstance(trace.bonds, list) or not all(isinstance(x, Bond) for x in trace.bonds):
+        return "bonds that are not a list of Bond"
+    try:
+        json.dumps(trace.meta)
+    except TypeError as error:
+        return f"meta that is not JSON ({error})"
+    except ValueError:
+        pass  # NaN, Infinity or a cycle: validate_trace names the field
+    return None
 
 
 def segment_trace(
@@ -194,10 +264,14 @@ def segment_trace(
 ) -> list[Step]:
     """Run a segmenter and check its spans: a bad span is the plugin's fault, not the data's."""
     region = thinking_span(trace_text)
-    steps = plugins.call("segmenter", segmenter.name, segmenter.segment, trace_text, region, given)
+    steps = plugins.call(
+        "segmenter", segmenter.name, segmenter.segment, trace_text, region, given, limited=True
+    )
     try:
+        if not isinstance(steps, list) or not all(isinstance(s, Step) for s in steps):
+            raise TypeError(f"segment() returned {type(steps).__name__}, not a list of Step")
         validate_steps(steps, len(trace_text))
-    except InputError as error:
+    except (TypeError, InputError) as error:
         raise plugins.disable(plugins.owner("segmenter", segmenter.name), error) from None
     return steps
 
@@ -352,23 +426,8 @@ class TraceWriter:
             return
         by_span = {(s.start, s.end): sid for sid, s in self.store.active_steps(trace_id)}
         step_ids = [by_span.get((s.start, s.end)) for s in trace.steps or []]
-        conn = self.store.conn
-        current_labels = {
-            (r[0], r[1]): (r[2], r[3])
-            for r in conn.execute(
-                "SELECT step_id, annotator, behavior, confidence FROM current_labels "
-                "WHERE trace_id = ?",
-                (trace_id,),
-            )
-        }
-        current_bonds = {
-            (r[0], r[1], r[2], r[3])
-            for r in conn.execute(
-                "SELECT from_step_id, to_step_id, type, annotator FROM current_bonds "
-                "WHERE trace_id = ?",
-                (trace_id,),
-            )
-        }
+        current_labels = self.store.trace_current_labels(trace_id)
+        current_bonds = self.store.trace_current_bonds(trace_id)
         trace.labels = [
             label
             for label in trace.labels

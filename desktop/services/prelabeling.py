@@ -126,7 +126,9 @@ def _label_batch(
         trace = store.load_trace(trace_id, annotators=[])
         step_ids.append([step_id for step_id, _ in store.active_steps(trace_id)])
         traces.append(trace)
-    predictions = plugins.call("prelabeler", prelabeler.name, prelabeler.predict, traces)
+    predictions = plugins.call(
+        "prelabeler", prelabeler.name, prelabeler.predict, traces, limited=True
+    )
     _check(plugins, prelabeler, traces, predictions)
     stamp = now()
     rows = [
@@ -152,7 +154,12 @@ def _check(
 ) -> None:
     """A pre-labeler that answers the wrong shape is a broken plugin: disable it, store nothing."""
     problem = None
-    if len(predictions) != len(traces):
+    if not isinstance(predictions, list) or not all(
+        isinstance(predicted, list) and all(isinstance(p, StepPrediction) for p in predicted)
+        for predicted in predictions
+    ):
+        problem = f"returned {type(predictions).__name__}, not a list of StepPrediction lists"
+    elif len(predictions) != len(traces):
         problem = f"returned {len(predictions)} prediction lists for {len(traces)} traces"
     else:
         for trace, predicted in zip(traces, predictions, strict=True):
@@ -162,9 +169,19 @@ def _check(
                 )
             elif any(p.behavior not in BEHAVIORS for p in predicted):
                 problem = f"trace {trace.id!r}: a behavior is not one of {', '.join(BEHAVIORS)}"
-            elif any(p.confidence is not None and not 0 <= p.confidence <= 1 for p in predicted):
-                problem = f"trace {trace.id!r}: a confidence is outside [0, 1]"
+            elif any(not _is_confidence(p.confidence) for p in predicted):
+                problem = f"trace {trace.id!r}: a confidence is not null or a number in [0, 1]"
             if problem:
                 break
     if problem:
         raise plugins.disable(plugins.owner("prelabeler", prelabeler.name), ValueError(problem))
+
+
+def _is_confidence(value: object) -> bool:
+    if value is None:
+        return True
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= 1  # also False for NaN
+    )

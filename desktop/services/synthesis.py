@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from bondscope.domain import BEHAVIORS, InputError, Step, Trace, validate_trace
@@ -247,7 +248,9 @@ def plan_run(
     if settings.max_steps < 1 or settings.max_tokens < 1:
         raise SynthesisError("max_steps and max_tokens must be at least 1")
     synthesizer: Synthesizer = plugins.get("synthesizer", settings.synthesizer)
-    plugins.get("llm_backend", connection.backend)  # fail before planning, not after
+    backend = plugins.get("llm_backend", connection.backend)
+    # Fail before planning, not after: a bad URL or a key pasted as api_key_env is refused here.
+    backend.client(connection.base_url, connection.model, **connection.options)
     folder = Path(settings.prompts) if settings.prompts else None
     templates = plugins.call("synthesizer", synthesizer.name, synthesizer.templates, folder)
     n = settings.n if settings.n is not None else len(questions)
@@ -286,8 +289,29 @@ def prompts_hash(templates: dict[str, str]) -> str:
 
 
 def _public(url: str) -> str:
-    """The URL without credentials, for provenance."""
-    return re.sub(r"//[^/@]*@", "//", url)
+    """The URL without credentials, query or fragment (a key may hide there), for provenance."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+
+
+def split_reasoning(reply: str) -> tuple[str, str]:
+    """(step text, reasoning): a reasoning model's `<think>` blocks (and a reasoning field the
+    backend read, `ChatReply.reasoning`) are kept apart, never stored inside the trace."""
+    parts = [getattr(reply, "reasoning", "") or ""]
+    text = str(reply)
+    if "</think>" in text and "<think>" not in text.split("</think>", 1)[0]:
+        head, text = text.split("</think>", 1)  # a server that dropped the opening tag
+        parts.append(head)
+    parts += [m.group(1) for m in THINK_BLOCK.finditer(text)]
+    text = THINK_BLOCK.sub("", text)
+    reasoning = "\n\n".join(p.strip() for p in parts if p.strip())
+    return text.strip(), reasoning
 
 
 # -- running (and resuming) a run ----------------------------------------------------------------
@@ -316,6 +340,7 @@ class _Item:
     texts: list[str]
     tokens: int
     empty_answers: int = 0
+    reasoning: list[str] = field(default_factory=list)  # per step, "" when there was none
 
 
 def run_synthesis(
@@ -347,7 +372,7 @@ def run_synthesis(
     report = SynthesisReport(run_id, items=len(items))
     report.resumed_steps = sum(len(item.texts) for item in items)
     with store.transaction():
-        store.conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+        store.claim_run(run_id)
     writer = _Finisher(store, plugins, run_id, params, settings, synthesizer)
     finished_before = store.count(
         "SELECT COUNT(*) FROM synthesis_items WHERE run_id = ? AND stop IS NOT NULL", (run_id,)
@@ -387,7 +412,7 @@ def run_synthesis(
             for future in finished:
                 item = in_flight.pop(future)
                 try:
-                    text = future.result().strip()
+                    text, reasoning = split_reasoning(future.result())
                 except LLMError as error:
                     failure = failure or error
                     continue
@@ -403,7 +428,7 @@ def run_synthesis(
                             f"the model answered with empty text {EMPTY_ANSWER_TRIES} times in "
                             f"a row (item {item.item}, step {len(item.texts)})"
                         )
-                elif writer.store_step(item, text):
+                elif writer.store_step(item, text, reasoning):
                     writer.finish(item)
                     progress.advance(1, f"{report.generated} steps generated")
                     if failure is None and queue:
@@ -414,6 +439,9 @@ def run_synthesis(
                 if failure is None:
                     submit(item)
     except BaseException as error:  # Ctrl+C, or a bug: keep what is stored, say how it ended
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()  # requests in flight end now, so the process can exit
         pool.shutdown(wait=False, cancel_futures=True)
         status = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
         _set_status(store, run_id, status, report)
@@ -443,14 +471,16 @@ def _load_items(store: Store, run_id: int) -> list[_Item]:
         "WHERE run_id = ? AND stop IS NULL ORDER BY item",
         (run_id,),
     ).fetchall():
-        texts, tokens = [], 0
-        for text, n in store.conn.execute(
-            "SELECT text, tokens FROM synthesis_steps WHERE run_id = ? AND item = ? ORDER BY idx",
+        texts, tokens, reasoning = [], 0, []
+        for text, n, thought in store.conn.execute(
+            "SELECT text, tokens, reasoning FROM synthesis_steps WHERE run_id = ? AND item = ? "
+            "ORDER BY idx",
             (run_id, item),
         ):
             texts.append(text)
             tokens += n
-        items.append(_Item(item, question, gold, walk, texts, tokens))
+            reasoning.append(thought or "")
+        items.append(_Item(item, question, gold, walk, texts, tokens, reasoning=reasoning))
     return items
 
 
@@ -517,13 +547,13 @@ class _Finisher:
     def done(self, item: _Item) -> bool:
         return self.stop_reason(item) is not None
 
-    def store_step(self, item: _Item, text: str) -> bool:
+    def store_step(self, item: _Item, text: str, reasoning: str = "") -> bool:
         """Commit one generated step; True when the item is now finished."""
         tokens = estimate_tokens(text)
         with self.store.transaction():
             self.store.conn.execute(
                 "INSERT INTO synthesis_steps (run_id, item, idx, behavior, text, tokens, "
-                "created_at) VALUES (?,?,?,?,?,?,?)",
+                "created_at, reasoning) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     self.run_id,
                     item.item,
@@ -532,9 +562,11 @@ class _Finisher:
                     text,
                     tokens,
                     now(),
+                    reasoning or None,
                 ),
             )
         item.texts.append(text)
+        item.reasoning.append(reasoning)
         item.tokens += tokens
         return self.done(item)
 
@@ -574,6 +606,8 @@ class _Finisher:
             "gold": item.gold,
             "correct": None if item.gold is None else answers_match(answer, item.gold),
         }
+        if any(item.reasoning):
+            provenance["reasoning"] = item.reasoning  # per generated step, the answer last
         trace = Trace(
             id=f"{self.settings.source}-{self.run_id}-{item.item}",
             text=text,

@@ -6,10 +6,13 @@ then refresh just the rows that changed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
+from bondscope.backups import backup
 from bondscope.plugin_manager import Plugins
 from bondscope.services import labeling
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
@@ -17,7 +20,7 @@ from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
 from bondscope.services.packs import pack_description
 from bondscope.services.structure import Selection, transition_counts
-from bondscope.store import Store, StoreError
+from bondscope.store import Store, StoreBusy, StoreError
 from bondscope.ui.adjudicate import AdjudicateDialog
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
@@ -84,6 +87,7 @@ from PySide6.QtWidgets import (
 )
 
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
+BACKUP_INTERVAL_MS = 30 * 60 * 1000  # scheduled backups of the open project, newest 10 kept
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -254,9 +258,16 @@ class MainWindow(QMainWindow):
         self.trace_structure_timer.setInterval(0)
         self.trace_structure_timer.timeout.connect(self.refresh_trace_structure)
 
+        # A rotating backup of the open project while the app runs (bondscope.backups).
+        self.backup_timer = QTimer(self)
+        self.backup_timer.setInterval(BACKUP_INTERVAL_MS)
+        self.backup_timer.timeout.connect(self.backup_project)
+        self.backup_timer.start()
+
         self.project_progress = ProjectProgress()
         self.statusBar().addPermanentWidget(self.project_progress)
         self.annotator_label = QLabel(f"annotator: {self.annotator}")
+        self.annotator_label.setTextFormat(Qt.TextFormat.PlainText)  # a name is never markup
         self.statusBar().addPermanentWidget(self.annotator_label)
         self.shortcuts = QMessageBox(
             QMessageBox.Icon.NoIcon, "Keyboard shortcuts", help_html(self.settings), parent=self
@@ -392,6 +403,18 @@ class MainWindow(QMainWindow):
         self.metrics.set_project(path, store)
         self.reload_traces()
         self.refresh_corpus()
+
+    def backup_project(self) -> Path | None:
+        """The scheduled backup; a failure (disk full, ...) is shown, never fatal."""
+        if self.store is None:
+            return None
+        try:
+            saved = backup(self.store, reason="scheduled")
+        except (OSError, sqlite3.Error) as error:
+            self.statusBar().showMessage(f"backup failed: {error}", 10000)
+            return None
+        self.statusBar().showMessage(f"backed up to {saved.name}", 3000)
+        return saved
 
     def reload_traces(self) -> None:
         assert self.store is not None
@@ -597,7 +620,11 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         seconds = time.monotonic() - self.step_entered
         step_id = self.trace_view.step_model.steps[row].step_id
-        labeling.set_label(self.store, step_id, self.annotator, behavior, seconds)
+        try:
+            labeling.set_label(self.store, step_id, self.annotator, behavior, seconds)
+        except StoreBusy as error:
+            self._store_busy(error)
+            return
         self.refresh_step(row)
         if behavior == "R" and row >= 2:
             self.ask_target(row)
@@ -630,9 +657,13 @@ class MainWindow(QMainWindow):
         assert self.store is not None and self.pending_target is not None
         steps = self.trace_view.step_model.steps
         row = self.pending_target
-        labeling.set_bond(
-            self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
-        )
+        try:
+            labeling.set_bond(
+                self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
+            )
+        except StoreBusy as error:
+            self._store_busy(error)
+            return
         self.refresh_step(row)
 
     def _picker_closed(self, _: int) -> None:
@@ -662,11 +693,22 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         assert self.store is not None
-        self._show_change(labeling.undo(self.store, self.annotator), "undo")
+        try:
+            self._show_change(labeling.undo(self.store, self.annotator), "undo")
+        except StoreBusy as error:
+            self._store_busy(error)
 
     def redo(self) -> None:
         assert self.store is not None
-        self._show_change(labeling.redo(self.store, self.annotator), "redo")
+        try:
+            self._show_change(labeling.redo(self.store, self.annotator), "redo")
+        except StoreBusy as error:
+            self._store_busy(error)
+
+    def _store_busy(self, error: StoreBusy) -> None:
+        """Another process held the project past the busy timeout: say the change was not
+        saved (the view still shows what is stored) instead of failing."""
+        self.statusBar().showMessage(f"not saved: {error}", 15000)
 
     def _show_change(self, change: labeling.Change | None, what: str) -> None:
         """Go to the step an undo/redo touched, in whatever trace it is."""
@@ -757,7 +799,7 @@ class MainWindow(QMainWindow):
         try:
             self.open_project(path)
         except StoreError as error:
-            QMessageBox.warning(self, "Cannot open project", str(error))
+            QMessageBox.warning(self, "Cannot open project", escape(str(error)))
 
     def choose_import_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import traces")
@@ -849,12 +891,14 @@ class MainWindow(QMainWindow):
     def _work_failed(self, message: str) -> None:
         """Shown with open(), not exec(): no nested event loop while a worker is winding down."""
         box = QMessageBox(QMessageBox.Icon.Warning, "Failed", message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names and file contents
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
     def _inform(self, title: str, text: str) -> QMessageBox:
         """An information box shown with open(): no nested event loop."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -394,7 +395,7 @@ class MetricsTab(QWidget):
         if self.pending:
             return
         self.error = message
-        self.status.setText(f"<i>{message}</i>")
+        self.status.setText(f"<i>{escape(message)}</i>")
         self.computed.emit()
 
     def _finished(self) -> None:
@@ -502,7 +503,7 @@ class TransitionTab(MetricsTab):
     def show_result(self, result: TransitionResult) -> None:
         counts = result.counts
         self.corpus_title.setText(
-            f"<b>Corpus</b> ({result.selection.describe()}; {counts.traces} traces, "
+            f"<b>Corpus</b> ({escape(result.selection.describe())}; {counts.traces} traces, "
             f"{counts.transitions.sum()} transitions; α = {result.alpha:g})"
         )
         self.corpus_graph.set_matrix(result.P)
@@ -581,7 +582,7 @@ class StabilityTab(MetricsTab):
             low = float(np.nanmin(curve.mean - curve.sd)) if np.isfinite(curve.mean).any() else 0
             self.plot.setRange(xRange=(-0.5, len(x) - 0.5), yRange=(min(low, 0.75), 1.0))
         self.status.setText(
-            f"{result.selection.describe()}: {result.traces} traces; "
+            f"{escape(result.selection.describe())}: {result.traces} traces; "
             f"{REPEATS} resamples per size, seed 0"
         )
         fill_table(
@@ -754,7 +755,8 @@ class GeometryTab(MetricsTab):
         self.delta.setData(steps[1:], delta[1:])
         fill_table(self.table, geometry_rows(result))
         self.status.setText(
-            f"{result['trace']} ({result['annotator'] or 'unlabeled'}); click a point to go to "
+            f"{escape(result['trace'])} ({escape(result['annotator'] or 'unlabeled')}); "
+            "click a point to go to "
             "its step"
         )
 

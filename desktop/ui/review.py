@@ -8,6 +8,8 @@ labels (the current annotator) they compare, and refreshes everything after an a
 
 from __future__ import annotations
 
+from html import escape
+
 from bondscope.services.review import (
     PrecisionEstimate,
     QueuedStep,
@@ -152,8 +154,8 @@ class AcceptDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.accept_button.clicked.connect(self.accept_above)
         form = QFormLayout()
-        form.addRow("Suggestions of", QLabel(f"<b>{model}</b>"))
-        form.addRow("Become labels of", QLabel(f"<b>{person}</b>"))
+        form.addRow("Suggestions of", QLabel(f"<b>{escape(model)}</b>"))
+        form.addRow("Become labels of", QLabel(f"<b>{escape(person)}</b>"))
         form.addRow("Confidence at least", self.threshold)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

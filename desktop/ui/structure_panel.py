@@ -8,6 +8,7 @@ the window on a debounce timer, never once per keystroke.
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ class StructureSide:
     def set_counts(self, behaviors: np.ndarray, transitions: np.ndarray, title: str) -> None:
         """Show new counts. Items are updated in place, and only what changed: a text item's
         setText re-lays out its document, so 20 unchanged ones would cost more than the rest."""
+        title = escape(title)  # a LabelItem renders HTML; names in the title are plain text
         if title != self.title.text:
             self.title.setText(title)
         if np.array_equal(behaviors, self.behaviors) and np.array_equal(

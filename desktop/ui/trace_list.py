@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from bondscope.services.labeling import TraceRow
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -83,7 +85,8 @@ class TraceTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column <= 2:  # names are elided in the middle to fit; the tooltip keeps them whole
-                return f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
+                text = f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
+                return "<qt>" + escape(text).replace("\n", "<br>") + "</qt>"  # never markup
             if column == PERCENT:
                 return f"{row.labeled} of {row.steps} steps labeled by you"
             return None
