@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.services.labeling import newest_model_annotator
 from bondscope.store import Store
 
 ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
@@ -176,6 +177,17 @@ def transition_counts(store: Store, selection: Selection) -> Counts:
     behaviors = np.bincount(labels.behavior, minlength=4)
     traces = int(np.count_nonzero(np.diff(labels.trace))) + 1 if len(labels.trace) else 0
     return Counts(transitions.astype(np.int64), behaviors.astype(np.int64), traces)
+
+
+def corpus_counts(store: Store, annotator: str) -> tuple[str, Counts]:
+    """(whose labels, counts) for the app's corpus view: the annotator's labels over the
+    project, or the newest model annotator's while the annotator has labeled nothing."""
+    counts = transition_counts(store, Selection(annotator=annotator))
+    if not counts.behaviors.sum():
+        model = newest_model_annotator(store)
+        if model is not None:
+            return model, transition_counts(store, Selection(annotator=model))
+    return annotator, counts
 
 
 def trace_transition_counts(store: Store, selection: Selection) -> tuple[np.ndarray, np.ndarray]:

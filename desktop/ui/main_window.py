@@ -7,15 +7,16 @@ then refresh just the rows that changed.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bondscope.plugin_manager import Plugins
-from bondscope.services import labeling
+from bondscope.services import labeling, trace_list
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
 from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
-from bondscope.services.structure import Selection, transition_counts
+from bondscope.services.structure import corpus_counts
 from bondscope.store import Store, StoreError
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
@@ -36,7 +37,6 @@ from bondscope.ui.target_picker import TargetPicker
 from bondscope.ui.trace_list import (
     AGREEMENT,
     PERCENT,
-    SORT_ROLE,
     TRACE_ID_ROLE,
     UNCERTAINTY,
     ProgressDelegate,
@@ -45,6 +45,7 @@ from bondscope.ui.trace_list import (
 )
 from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
 from bondscope.ui.workers import (
+    CallWorker,
     ExportWorker,
     FidelityWorker,
     ImportWorker,
@@ -56,7 +57,6 @@ from PySide6.QtCore import (
     QItemSelection,
     QModelIndex,
     QSize,
-    QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
@@ -64,6 +64,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -82,6 +83,7 @@ from PySide6.QtWidgets import (
 )
 
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
+ENCODE_DELAY_MS = 500  # a trace shown this long gets its steps encoded for the target picker
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -137,15 +139,11 @@ class MainWindow(QMainWindow):
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter traces (name, model, source)")
         self.filter_box.setClearButtonEnabled(True)
-        self.trace_model = TraceTableModel()
-        self.trace_proxy = QSortFilterProxyModel()
-        self.trace_proxy.setSourceModel(self.trace_model)
-        self.trace_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.trace_proxy.setFilterKeyColumn(-1)
-        self.trace_proxy.setSortRole(SORT_ROLE)
-        self.filter_box.textChanged.connect(self.trace_proxy.setFilterFixedString)
+        self.trace_model = TraceTableModel()  # lazy: sorts and filters itself (no proxy)
+        self.trace_model.figures_ready.connect(self._show_project_progress)
+        self.filter_box.textChanged.connect(self.trace_model.set_filter)
         self.trace_table = QTableView()
-        self.trace_table.setModel(self.trace_proxy)
+        self.trace_table.setModel(self.trace_model)
         self.trace_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.trace_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.trace_table.setSortingEnabled(True)
@@ -159,8 +157,11 @@ class MainWindow(QMainWindow):
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
+        # The figures are narrower than their titles: size them by the header, not the rows
+        # (fitting rows to contents reads every row's figures while the table is not shown yet).
         for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, header.sectionSizeHint(column))
         self.trace_table.selectionModel().selectionChanged.connect(self._trace_selection_changed)
 
         # Questions can be pages long (agentic scenarios): scroll them in a few lines.
@@ -240,6 +241,14 @@ class MainWindow(QMainWindow):
         self.review_dock.visibilityChanged.connect(
             lambda visible: self.refresh_review() if visible else None
         )
+        self.corpus_worker: CallWorker | None = None  # the corpus side, off the GUI thread
+        self.corpus_again = False  # labels changed while it ran: count once more
+        # The step encoder starts once a trace has been shown for a moment: paging through
+        # traces or taking a screenshot never starts it, and start-up paints first.
+        self.encode_timer = QTimer(self)
+        self.encode_timer.setSingleShot(True)
+        self.encode_timer.setInterval(ENCODE_DELAY_MS)
+        self.encode_timer.timeout.connect(self._encode_steps)
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
@@ -384,32 +393,40 @@ class MainWindow(QMainWindow):
         self.refresh_corpus()
 
     def reload_traces(self) -> None:
+        """Re-read the list (ids and names now, figures in the background), keeping the trace."""
         assert self.store is not None
         current = self.trace_id
-        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self.trace_model.open(self.store, self.annotator)
         self._show_project_progress()
-        if not (current is not None and self.select_trace(current)) and self.trace_proxy.rowCount():
+        if not (current is not None and self.select_trace(current)) and self.trace_model.rowCount():
             self.trace_table.selectRow(0)
 
     def select_trace(self, trace_id: int) -> bool:
         """Select a trace in the list (clearing the filter if it hides it); False if unknown."""
-        row = self.trace_model.row_of(trace_id)
-        if row < 0:
+        if self.trace_model.position_of(trace_id) < 0:
             return False
-        proxy_index = self.trace_proxy.mapFromSource(self.trace_model.index(row, 0))
-        if not proxy_index.isValid():
+        if self.trace_model.row_of(trace_id) < 0:
             self.filter_box.clear()
-            proxy_index = self.trace_proxy.mapFromSource(self.trace_model.index(row, 0))
-        self.trace_table.selectRow(proxy_index.row())
+        self.trace_table.selectRow(self.trace_model.row_of(trace_id))
         if self.trace_id != trace_id:  # selecting the selected row emits nothing
             self.load_trace(trace_id)
         return True
 
     def select_trace_named(self, name: str) -> bool:
-        for row in self.trace_model.rows:
-            if row.name == name:
-                return self.select_trace(row.trace_id)
-        return False
+        assert self.store is not None
+        trace_id = trace_list.trace_id_named(self.store, name)
+        return trace_id is not None and self.select_trace(trace_id)
+
+    def background_busy(self) -> bool:
+        """Figures of the project (list, corpus) are still being computed off the GUI thread."""
+        return self.trace_model.busy() or self.corpus_worker is not None
+
+    def settle(self) -> None:
+        """Wait for the background figures and show them (screenshots): nothing is pending."""
+        self.trace_model.wait()
+        while self.corpus_worker is not None:
+            self.corpus_worker.wait()
+            QApplication.processEvents()
 
     def _trace_selection_changed(self, selected: QItemSelection, _: QItemSelection) -> None:
         indexes = selected.indexes()
@@ -420,16 +437,13 @@ class MainWindow(QMainWindow):
 
     def load_trace(self, trace_id: int) -> None:
         assert self.store is not None
-        text, question = self.store.conn.execute(
-            "SELECT text, question FROM traces WHERE id = ?", (trace_id,)
-        ).fetchone()
+        text, question = trace_list.trace_text(self.store, trace_id)
         self.trace_id = trace_id
         steps = labeling.load_steps(self.store, trace_id, self.annotator)
         self.question.setPlainText(question)
         self.trace_view.step_model.set_trace(text, steps)
         if self.settings.get("target_embeddings", True):
-            model = self.trace_view.step_model
-            self.embeddings.request(trace_id, [model.step_text(i) for i in range(len(steps))])
+            self.encode_timer.start()
         self.reload_bonds()
         self.trace_view.go_to(0)
         self.trace_view.setFocus()
@@ -437,6 +451,13 @@ class MainWindow(QMainWindow):
         self.refresh_trace_structure()
         self.metrics.set_trace(trace_id)
         self._show_position()
+
+    def _encode_steps(self) -> None:
+        """Ask for the shown trace's step embeddings (encoded in a low-priority thread)."""
+        if self.trace_id is not None:
+            model = self.trace_view.step_model
+            texts = [model.step_text(i) for i in range(model.rowCount())]
+            self.embeddings.request(self.trace_id, texts)
 
     def reload_bonds(self) -> None:
         """Re-read every annotator's bonds of the shown trace for the gutter (one query)."""
@@ -459,20 +480,34 @@ class MainWindow(QMainWindow):
 
     def refresh_corpus(self) -> None:
         """The panel's corpus side: my labels over the project, or the newest model's when I
-        have none yet. One grouped SQL query (structure.transition_counts); called on a
-        debounce timer after labeling, never per keystroke. The metrics dock hears of it here."""
+        have none yet (structure.corpus_counts, one scan), counted in a worker thread and shown
+        when ready; called on a debounce timer after labeling, never per keystroke. The metrics
+        dock hears of it here."""
         if self.store is not None:
             self.metrics.labels_changed(self.store)
             self.refresh_review()
         if self.store is None or not self.structure_dock.isVisible():
             return
-        who = self.annotator
-        counts = transition_counts(self.store, Selection(annotator=who))
-        if not counts.behaviors.sum():
-            model = labeling.newest_model_annotator(self.store)
-            if model is not None:
-                who = model
-                counts = transition_counts(self.store, Selection(annotator=who))
+        if self.corpus_worker is not None:
+            self.corpus_again = True
+            return
+        worker = CallWorker(self.store.path, partial(corpus_counts, annotator=self.annotator))
+        worker.succeeded.connect(self._show_corpus)
+        worker.finished.connect(lambda: self._corpus_done(worker))
+        self.corpus_worker = worker
+        worker.start()
+
+    def _corpus_done(self, worker: CallWorker) -> None:
+        worker.wait()  # `finished` comes just before the thread ends
+        worker.deleteLater()
+        if self.corpus_worker is worker:
+            self.corpus_worker = None
+            if self.corpus_again:
+                self.corpus_again = False
+                self.refresh_corpus()
+
+    def _show_corpus(self, result: tuple[str, Any]) -> None:
+        who, counts = result
         self.structure.corpus.set_counts(
             counts.behaviors,
             counts.transitions,
@@ -541,7 +576,7 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         row = self.trace_view.current_row()
         trace_id, self.trace_id = self.trace_id, None
-        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self.trace_model.open(self.store, self.annotator)
         self._show_project_progress()
         if trace_id is not None:
             self.select_trace(trace_id)
@@ -570,7 +605,7 @@ class MainWindow(QMainWindow):
         self._show_project_progress()
 
     def _show_project_progress(self) -> None:
-        self.project_progress.set_progress(*self.trace_model.totals())
+        self.project_progress.set_progress(self.trace_model.totals())
 
     def label_step(self, row: int, behavior: str) -> None:
         """Store the label with the time spent on the step; R asks for a target, others go on."""
@@ -708,7 +743,7 @@ class MainWindow(QMainWindow):
         self.annotator_label.setText(f"annotator: {name}")
         self.metrics.me = name
         trace_id, self.trace_id = self.trace_id, None
-        self.trace_model.set_rows(labeling.trace_rows(self.store, name))  # type: ignore[arg-type]
+        self.trace_model.open(self.store, name)  # type: ignore[arg-type]
         self._show_project_progress()
         if trace_id is not None:
             self.select_trace(trace_id)
@@ -973,6 +1008,10 @@ class MainWindow(QMainWindow):
             self.worker.wait()
         self.corpus_timer.stop()
         self.trace_structure_timer.stop()
+        self.encode_timer.stop()
+        self.trace_model.shutdown()
+        if self.corpus_worker is not None:
+            self.corpus_worker.wait()
         self.metrics.shutdown()
         self.embeddings.shutdown()
         if self.store is not None:
