@@ -216,18 +216,15 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.structure_dock], [380], Qt.Orientation.Horizontal)
         self.structure_dock.visibilityChanged.connect(self._structure_shown)
         # Metrics: hidden until View > Metrics; computes in worker threads, only while shown.
-        self.metrics = MetricsPanel(self.annotator)
-        self.metrics.step_requested.connect(self._metrics_step)
+        # Its panel is built when first shown (`metrics`): twelve plots, ~1 s of start-up.
+        self._metrics: MetricsPanel | None = None
         self.metrics_dock = QDockWidget("Metrics", self)
         self.metrics_dock.setObjectName("metrics")
-        self.metrics_dock.setWidget(self.metrics)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
         self.tabifyDockWidget(self.structure_dock, self.metrics_dock)
         self.structure_dock.raise_()
         self.metrics_dock.hide()
-        self.metrics_dock.visibilityChanged.connect(
-            lambda visible: self.metrics.set_live(visible, self.store)
-        )
+        self.metrics_dock.visibilityChanged.connect(self._metrics_shown)
         # Review queue: hidden until Tools > Review Queue; re-read after labels (debounced).
         self.review = ReviewQueue()
         self.review.step_requested.connect(self.show_step)
@@ -370,6 +367,24 @@ class MainWindow(QMainWindow):
         self.apply_shortcuts()
 
     @property
+    def metrics(self) -> MetricsPanel:
+        """The Metrics dock's panel, built on first use and told the project and trace."""
+        if self._metrics is None:
+            panel = MetricsPanel(self.annotator)
+            panel.step_requested.connect(self._metrics_step)
+            if self.store is not None:
+                panel.set_project(self.store.path, self.store)
+            if self.trace_id is not None:
+                panel.set_trace(self.trace_id)
+            self.metrics_dock.setWidget(panel)
+            self._metrics = panel
+        return self._metrics
+
+    def _metrics_shown(self, visible: bool) -> None:
+        if visible or self._metrics is not None:
+            self.metrics.set_live(visible, self.store)
+
+    @property
     def plugins(self) -> Plugins:
         """Loaded on first use: opening a project needs no plugins."""
         if self._plugins is None:
@@ -388,7 +403,8 @@ class MainWindow(QMainWindow):
         save_settings(self.settings)
         self.setWindowTitle(f"Bondscope: {path.name}")
         self.trace_id = None
-        self.metrics.set_project(path, store)
+        if self._metrics is not None:
+            self._metrics.set_project(path, store)
         self.reload_traces()
         self.refresh_corpus()
 
@@ -449,7 +465,8 @@ class MainWindow(QMainWindow):
         self.trace_view.setFocus()
         self._show_progress()
         self.refresh_trace_structure()
-        self.metrics.set_trace(trace_id)
+        if self._metrics is not None:
+            self._metrics.set_trace(trace_id)
         self._show_position()
 
     def _encode_steps(self) -> None:
@@ -483,8 +500,9 @@ class MainWindow(QMainWindow):
         have none yet (structure.corpus_counts, one scan), counted in a worker thread and shown
         when ready; called on a debounce timer after labeling, never per keystroke. The metrics
         dock hears of it here."""
+        if self.store is not None and self._metrics is not None:
+            self._metrics.labels_changed(self.store)
         if self.store is not None:
-            self.metrics.labels_changed(self.store)
             self.refresh_review()
         if self.store is None or not self.structure_dock.isVisible():
             return
@@ -741,7 +759,8 @@ class MainWindow(QMainWindow):
         self.settings["annotator"] = name
         save_settings(self.settings)
         self.annotator_label.setText(f"annotator: {name}")
-        self.metrics.me = name
+        if self._metrics is not None:
+            self._metrics.me = name
         trace_id, self.trace_id = self.trace_id, None
         self.trace_model.open(self.store, name)  # type: ignore[arg-type]
         self._show_project_progress()
@@ -1012,7 +1031,8 @@ class MainWindow(QMainWindow):
         self.trace_model.shutdown()
         if self.corpus_worker is not None:
             self.corpus_worker.wait()
-        self.metrics.shutdown()
+        if self._metrics is not None:
+            self._metrics.shutdown()
         self.embeddings.shutdown()
         if self.store is not None:
             self.store.close()

@@ -261,10 +261,10 @@ class TraceTableModel(QAbstractTableModel):
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
+        if role == TRACE_ID_ROLE:  # known without the row's figures
+            return int(self.index_.ids[self.order[index.row()]])
         row = self.row(index.row())
         column = index.column()
-        if role == TRACE_ID_ROLE:
-            return row.trace_id
         value = self.value(row, column)
         if role == SORT_ROLE:
             return -1.0 if value is None else value
