@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
-from bondscope.services.labeling import newest_model_annotator
+from bondscope.services.labeling import label_counts, newest_model_annotator
 from bondscope.store import Store
 
 ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
@@ -179,15 +179,47 @@ def transition_counts(store: Store, selection: Selection) -> Counts:
     return Counts(transitions.astype(np.int64), behaviors.astype(np.int64), traces)
 
 
-def corpus_counts(store: Store, annotator: str) -> tuple[str, Counts]:
-    """(whose labels, counts) for the app's corpus view: the annotator's labels over the
-    project, or the newest model annotator's while the annotator has labeled nothing."""
-    counts = transition_counts(store, Selection(annotator=annotator))
-    if not counts.behaviors.sum():
-        model = newest_model_annotator(store)
-        if model is not None:
-            return model, transition_counts(store, Selection(annotator=model))
-    return annotator, counts
+@dataclass(frozen=True)
+class CorpusSnapshot:
+    """The app's corpus view at one moment: whose labels, their counts over the project, and
+    the counts of one trace at that same moment (the app adds what changes there since)."""
+
+    annotator: str
+    counts: Counts
+    trace_id: int | None
+    trace_behaviors: np.ndarray
+    trace_transitions: np.ndarray
+
+
+def corpus_snapshot(store: Store, annotator: str, trace_id: int | None) -> CorpusSnapshot:
+    """The annotator's labels over the project, or the newest model annotator's while the
+    annotator has labeled nothing; with the counts of `trace_id`, all in one read snapshot."""
+    store.conn.execute("BEGIN")
+    try:
+        who, counts = annotator, transition_counts(store, Selection(annotator=annotator))
+        if not counts.behaviors.sum():
+            model = newest_model_annotator(store)
+            if model is not None:
+                who, counts = model, transition_counts(store, Selection(annotator=model))
+        labels = [] if trace_id is None else trace_labels(store, trace_id, who)
+    finally:
+        store.conn.execute("COMMIT")
+    behaviors, transitions = label_counts(labels)
+    return CorpusSnapshot(who, counts, trace_id, behaviors, transitions)
+
+
+def trace_labels(store: Store, trace_id: int, annotator: str) -> list[str | None]:
+    """The annotator's current label of each active step of the trace, in order (None: none)."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT e.behavior FROM steps s LEFT JOIN label_events e ON e.id = ("
+            " SELECT MAX(id) FROM label_events WHERE step_id = s.id AND annotator_id ="
+            " (SELECT id FROM annotators WHERE name = ?))"
+            " WHERE s.trace_id = ? AND s.retired_run_id IS NULL ORDER BY s.idx",
+            (annotator, trace_id),
+        )
+    ]
 
 
 def trace_transition_counts(store: Store, selection: Selection) -> tuple[np.ndarray, np.ndarray]:

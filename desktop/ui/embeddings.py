@@ -16,20 +16,17 @@ the GIL whenever it wants them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from bondscope.ui.workers import lower_priority
 from PySide6.QtCore import QObject, QThread, Signal
 
 CACHE_TRACES = 32  # ~1.5 MB per 1,000-step trace: a session's worth of traces
 CHUNK_BATCHES = 1  # encoder batches per encode call: closing the window waits for one call
-NICE = 19  # the encoder thread's nice value (Linux): the GUI thread comes first
 YIELD_S = 0.002  # pause between batches: a keystroke arriving then finds the CPU free
 
 
@@ -78,14 +75,6 @@ class EncodeWorker(QThread):
             out[rows] = encoder.encode([texts[i] for i in rows])
             time.sleep(YIELD_S)
         return out
-
-
-def lower_priority() -> None:
-    """Give the calling thread (only it, on Linux) the lowest CPU priority; elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        # Not permitted (some sandboxes): the thread keeps the default priority.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
 class StepEmbeddings(QObject):

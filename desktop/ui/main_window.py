@@ -16,7 +16,7 @@ from bondscope.services import labeling, trace_list
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
 from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
-from bondscope.services.structure import corpus_counts
+from bondscope.services.structure import CorpusSnapshot, corpus_snapshot
 from bondscope.store import Store, StoreError
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
@@ -25,7 +25,7 @@ from bondscope.ui.metrics_dock import MetricsPanel
 from bondscope.ui.minimap import Minimap
 from bondscope.ui.review import AcceptDialog, ReviewQueue
 from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys
-from bondscope.ui.structure_panel import StructurePanel
+from bondscope.ui.structure_panel import CorpusTally, StructurePanel, Tally
 from bondscope.ui.synthesis import (
     FidelityDialog,
     ResumeDialog,
@@ -238,14 +238,15 @@ class MainWindow(QMainWindow):
         self.review_dock.visibilityChanged.connect(
             lambda visible: self.refresh_review() if visible else None
         )
-        self.corpus_worker: CallWorker | None = None  # the corpus side, off the GUI thread
-        self.corpus_again = False  # labels changed while it ran: count once more
+        self.corpus_worker: CallWorker | None = None  # the corpus snapshot, off the GUI thread
+        self.corpus_again = False  # asked again while it ran: count once more
+        self.corpus_tally: CorpusTally | None = None  # the snapshot plus the labels since
         # The step encoder starts once a trace has been shown for a moment: paging through
         # traces or taking a screenshot never starts it, and start-up paints first.
         self.encode_timer = QTimer(self)
         self.encode_timer.setSingleShot(True)
         self.encode_timer.setInterval(ENCODE_DELAY_MS)
-        self.encode_timer.timeout.connect(self._encode_steps)
+        self.encode_timer.timeout.connect(self.encode_steps)
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
@@ -413,6 +414,7 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         current = self.trace_id
         self.trace_model.open(self.store, self.annotator)
+        self.corpus_tally = None  # traces came or went: count the corpus afresh
         self._show_project_progress()
         if not (current is not None and self.select_trace(current)) and self.trace_model.rowCount():
             self.trace_table.selectRow(0)
@@ -454,10 +456,17 @@ class MainWindow(QMainWindow):
     def load_trace(self, trace_id: int) -> None:
         assert self.store is not None
         text, question = trace_list.trace_text(self.store, trace_id)
+        tally = self.corpus_tally
+        if tally is not None and tally.annotator == self.annotator:
+            tally.leave(self._my_counts())  # the trace's label changes join the corpus base
+        elif tally is not None and self._my_counts()[0].sum():
+            self.corpus_tally = None  # I labeled while the model's labels stood for the corpus
         self.trace_id = trace_id
         steps = labeling.load_steps(self.store, trace_id, self.annotator)
         self.question.setPlainText(question)
         self.trace_view.step_model.set_trace(text, steps)
+        if self.corpus_tally is not None:
+            self.corpus_tally.enter(trace_id, self._my_counts())
         if self.settings.get("target_embeddings", True):
             self.encode_timer.start()
         self.reload_bonds()
@@ -469,7 +478,7 @@ class MainWindow(QMainWindow):
             self._metrics.set_trace(trace_id)
         self._show_position()
 
-    def _encode_steps(self) -> None:
+    def encode_steps(self) -> None:
         """Ask for the shown trace's step embeddings (encoded in a low-priority thread)."""
         if self.trace_id is not None:
             model = self.trace_view.step_model
@@ -495,22 +504,34 @@ class MainWindow(QMainWindow):
             behaviors, transitions, f"<b>This trace</b> ({who}, {behaviors.sum()} steps)"
         )
 
+    def _my_counts(self) -> Tally:
+        """My labels of the shown trace, counted as the corpus counts them."""
+        return labeling.label_counts([step.label for step in self.trace_view.step_model.steps])
+
     def refresh_corpus(self) -> None:
         """The panel's corpus side: my labels over the project, or the newest model's when I
-        have none yet (structure.corpus_counts, one scan), counted in a worker thread and shown
-        when ready; called on a debounce timer after labeling, never per keystroke. The metrics
-        dock hears of it here."""
+        have none yet. Called on a debounce timer after labeling, never per keystroke: it adds
+        the shown trace's label changes to the last snapshot (CorpusTally); a snapshot is
+        counted in a worker thread (structure.corpus_snapshot) when there is none or it shows
+        the model's labels and I have labeled. The metrics dock hears of it here."""
         if self.store is not None and self._metrics is not None:
             self._metrics.labels_changed(self.store)
         if self.store is not None:
             self.refresh_review()
         if self.store is None or not self.structure_dock.isVisible():
             return
+        tally = self.corpus_tally
+        if tally is not None and (
+            tally.annotator == self.annotator or not self._my_counts()[0].sum()
+        ):
+            self._show_corpus_tally()
+            return
         if self.corpus_worker is not None:
             self.corpus_again = True
             return
-        worker = CallWorker(self.store.path, partial(corpus_counts, annotator=self.annotator))
-        worker.succeeded.connect(self._show_corpus)
+        job = partial(corpus_snapshot, annotator=self.annotator, trace_id=self.trace_id)
+        worker = CallWorker(self.store.path, job)
+        worker.succeeded.connect(self._corpus_counted)
         worker.finished.connect(lambda: self._corpus_done(worker))
         self.corpus_worker = worker
         worker.start()
@@ -524,13 +545,24 @@ class MainWindow(QMainWindow):
                 self.corpus_again = False
                 self.refresh_corpus()
 
-    def _show_corpus(self, result: tuple[str, Any]) -> None:
-        who, counts = result
+    def _corpus_counted(self, snapshot: CorpusSnapshot) -> None:
+        if snapshot.trace_id != self.trace_id or self.corpus_again:
+            self.corpus_again = True  # another trace is shown by now, or labels moved on
+            return
+        self.corpus_tally = CorpusTally(snapshot)
+        self._show_corpus_tally()
+
+    def _show_corpus_tally(self) -> None:
+        tally = self.corpus_tally
+        assert tally is not None
+        behaviors, transitions, traces = tally.shown(self._my_counts())
+        if tally.annotator != self.annotator:  # the model's labels: mine do not change them
+            behaviors, transitions, traces = tally.behaviors, tally.transitions, tally.traces
         self.structure.corpus.set_counts(
-            counts.behaviors,
-            counts.transitions,
-            f"<b>Corpus</b> ({who}, {counts.traces} trace{'s' * (counts.traces != 1)},"
-            f" {counts.behaviors.sum()} steps)",
+            behaviors,
+            transitions,
+            f"<b>Corpus</b> ({tally.annotator}, {traces} trace{'s' * (traces != 1)},"
+            f" {behaviors.sum()} steps)",
         )
 
     def _structure_shown(self, visible: bool) -> None:
@@ -594,6 +626,7 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         row = self.trace_view.current_row()
         trace_id, self.trace_id = self.trace_id, None
+        self.corpus_tally = None  # labels changed outside the keyboard path
         self.trace_model.open(self.store, self.annotator)
         self._show_project_progress()
         if trace_id is not None:
@@ -708,6 +741,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"nothing to {what}", 3000)
             return
         trace_id, row = labeling.step_location(self.store, change.step_id)
+        self.corpus_tally = None  # the change may be in a trace that is not shown
         if trace_id != self.trace_id:
             self.select_trace(trace_id)
             self.corpus_timer.start()
@@ -762,6 +796,7 @@ class MainWindow(QMainWindow):
         if self._metrics is not None:
             self._metrics.me = name
         trace_id, self.trace_id = self.trace_id, None
+        self.corpus_tally = None  # another annotator's labels
         self.trace_model.open(self.store, name)  # type: ignore[arg-type]
         self._show_project_progress()
         if trace_id is not None:

@@ -25,7 +25,7 @@ from bondscope.services.trace_list import (
     trace_index,
 )
 from bondscope.store import Store
-from bondscope.ui.workers import ServiceWorker
+from bondscope.ui.workers import ServiceWorker, lower_priority
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -63,6 +63,10 @@ class FiguresWorker(ServiceWorker):
         self.annotator = annotator
         self.result: TraceColumns | None = None  # also kept here, for a wait() without events
         self.dropped = False  # deleteLater() was called
+
+    def run(self) -> None:
+        lower_priority()  # a keystroke never waits for a core
+        super().run()
 
     def work(self, store: Store, progress: Progress) -> TraceColumns:
         self.result = trace_columns(store, self.annotator, progress=progress)

@@ -8,6 +8,9 @@ raises Cancelled, and its transaction (import, pre-label) or staged output (expo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -209,3 +212,14 @@ class FidelityWorker(ServiceWorker):
         return fidelity(
             store, self.plugins, self.run_id, prelabeler=self.prelabeler, progress=progress
         )
+
+
+NICE = 19  # background threads' nice value (Linux): the GUI thread comes first
+
+
+def lower_priority() -> None:
+    """Give the calling thread (only it, on Linux) the lowest CPU priority; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        # Not permitted (some sandboxes): the thread keeps the default priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
