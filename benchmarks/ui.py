@@ -364,7 +364,7 @@ def gui_child(project: Path) -> int:
 def cli_child(project: Path) -> int:
     """The same reads through the Qt-free services, as the CLI would make them; one JSON line."""
     from bondscope.services import trace_list
-    from bondscope.services.structure import corpus_counts
+    from bondscope.services.structure import corpus_snapshot
     from bondscope.ui.bond_gutter import trace_bonds
 
     timings: dict[str, float] = {}
@@ -373,7 +373,7 @@ def cli_child(project: Path) -> int:
             ("index_s", lambda: trace_list.trace_index(store)),
             ("page_s", lambda: trace_list.trace_columns(store, projects.PERSON, range(1, 65))),
             ("figures_s", lambda: trace_list.trace_columns(store, projects.PERSON)),
-            ("corpus_s", lambda: corpus_counts(store, projects.PERSON)),
+            ("corpus_s", lambda: corpus_snapshot(store, projects.PERSON, 1)),
         ):
             t = time.perf_counter()
             call()

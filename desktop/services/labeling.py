@@ -301,7 +301,8 @@ def load_steps(
         "SELECT e.from_step_id, t.idx FROM bond_events e JOIN steps t ON t.id = e.to_step_id"
         " WHERE e.present = 1 AND e.type = 'hydrogen' AND e.id IN (SELECT MAX(be.id)"
         " FROM bond_events be JOIN steps s ON s.id = be.from_step_id WHERE s.trace_id = ?"
-        f" AND s.retired_run_id IS NULL{only} AND be.annotator_id = ?"
+        # `+`: not by the annotator's index (all of their bonds in the project), by the steps
+        f" AND s.retired_run_id IS NULL{only} AND +be.annotator_id = ?"
         " GROUP BY be.from_step_id, be.to_step_id, be.type) ORDER BY t.idx",
         (*params, annotator_id),
     ):

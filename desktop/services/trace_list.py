@@ -223,10 +223,11 @@ def _with_rows(current: tuple[np.ndarray, ...], steps: np.ndarray, rows: np.ndar
     return _Labels(rows[order][at], *current)
 
 
-# Ids per statement of the whole-project read: parsing a chunk holds the GIL (~5 ms per 100,000
-# numbers), so small chunks keep a keystroke on the GUI thread from waiting behind it.
-STEP_CHUNK = 100_000
-EVENT_CHUNK = 100_000
+# Ids per statement of the whole-project read: parsing a chunk holds the GIL (~1 ms per 20,000
+# numbers), so small chunks, with a pause between them, keep a keystroke on the GUI thread from
+# waiting behind it.
+STEP_CHUNK = 20_000
+EVENT_CHUNK = 20_000
 
 
 def _whole_project(store: Store, me: int, models: np.ndarray, progress: Progress) -> TraceColumns:

@@ -10,6 +10,7 @@ updates the shown trace's row in place: nothing is re-read per keystroke.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -51,6 +52,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numbers for numeric columns; blank s
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 3  # 0..1, drawn as a bar in the % column
 PAGE_ROWS = 64  # rows read per query while the project's figures are not there yet
 PAGE_CACHE_ROWS = 20_000  # rows kept from those queries; more: start over
+YIELD_S = 0.001  # the figures worker's pause between statements
 
 
 class FiguresWorker(ServiceWorker):
@@ -69,8 +71,25 @@ class FiguresWorker(ServiceWorker):
         super().run()
 
     def work(self, store: Store, progress: Progress) -> TraceColumns:
-        self.result = trace_columns(store, self.annotator, progress=progress)
+        self.result = trace_columns(store, self.annotator, progress=Yielding(progress))
         return self.result
+
+
+class Yielding:
+    """Progress that pauses after each statement: the GUI thread gets the GIL between them."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def start(self, label: str, total: int | None) -> None:
+        self.progress.start(label, total)
+
+    def advance(self, amount: int = 1, note: str = "") -> None:
+        self.progress.advance(amount, note)
+        time.sleep(YIELD_S)
+
+    def cancelled(self) -> bool:
+        return self.progress.cancelled()
 
 
 class Rows(Sequence[TraceRow]):
