@@ -135,53 +135,72 @@ def _current(
     return step[keep], event[keep], behavior[keep], confidence[keep]
 
 
-def _figures(
-    n: int, labels: dict[int, _Labels], me: int, models: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labeled, uncertainty, agreement) per trace position from every annotator's labels."""
-    empty = np.zeros(0, dtype=np.int64)
-    mine = labels.get(me, _Labels(empty, empty, empty, empty, np.zeros(0)))
-    labeled = np.bincount(mine.row, minlength=n)
-    model_labels = [labels[a] for a in labels if a in set(models.tolist())]
+class _Sums:
+    """Per-trace sums that the label reads add to, a chunk of steps at a time (every event of a
+    step comes in the same chunk), and the figures they make: memory grows with traces, not
+    with events."""
 
-    # Each step's hint: the newest current label of any model annotator.
-    if len(model_labels) == 1:
-        hint_step, hint_behavior = model_labels[0].step, model_labels[0].behavior
-    elif model_labels:
-        step = np.concatenate([m.step for m in model_labels])
-        event = np.concatenate([m.event for m in model_labels])
-        behavior = np.concatenate([m.behavior for m in model_labels])
-        order = np.lexsort((event, step))
-        step, behavior = step[order], behavior[order]
-        newest = np.ones(len(step), dtype=bool)
-        newest[:-1] = step[1:] != step[:-1]
-        hint_step, hint_behavior = step[newest], behavior[newest]
-    else:
-        hint_step, hint_behavior = empty, empty
-    at = np.minimum(np.searchsorted(hint_step, mine.step), max(len(hint_step) - 1, 0))
-    hinted = hint_step[at] == mine.step if len(hint_step) else np.zeros(len(at), dtype=bool)
-    same = hinted & (hint_behavior[at] == mine.behavior) if len(hint_step) else hinted
-    with np.errstate(invalid="ignore", divide="ignore"):
-        agreement = np.bincount(mine.row, weights=same, minlength=n) / np.bincount(
-            mine.row[hinted], minlength=n
-        )
+    def __init__(self, n: int, me: int, models: np.ndarray) -> None:
+        self.n, self.me, self.models = n, me, models.tolist()
+        self.labeled = np.zeros(n, dtype=np.int64)
+        self.agreeing = np.zeros(n)
+        self.hinted = np.zeros(n)
+        self.latest = {m: np.full(n, -1, dtype=np.int64) for m in self.models}
+        self.confidence = {m: np.zeros(n) for m in self.models}
+        self.confident = {m: np.zeros(n) for m in self.models}
 
-    # Uncertainty: the trace's newest model annotator (the one with the newest current label
-    # there), 1 - the mean of its confidences in the trace.
-    uncertainty = np.full(n, np.nan)
-    newest_event = np.full(n, -1, dtype=np.int64)
-    for m in model_labels:
-        latest = np.full(n, -1, dtype=np.int64)
-        np.maximum.at(latest, m.row, m.event)
-        newer = latest > newest_event
-        newest_event[newer] = latest[newer]
-        given = m.confidence >= 0
+    def add(self, labels: dict[int, _Labels]) -> None:
+        n = self.n
+        empty = np.zeros(0, dtype=np.int64)
+        mine = labels.get(self.me, _Labels(empty, empty, empty, empty, np.zeros(0)))
+        self.labeled += np.bincount(mine.row, minlength=n)
+        model_labels = [labels[m] for m in self.models if m in labels]
+        # Each step's hint: the newest current label of any model annotator.
+        if len(model_labels) == 1:
+            hint_step, hint_behavior = model_labels[0].step, model_labels[0].behavior
+        elif model_labels:
+            step = np.concatenate([m.step for m in model_labels])
+            event = np.concatenate([m.event for m in model_labels])
+            behavior = np.concatenate([m.behavior for m in model_labels])
+            order = np.lexsort((event, step))
+            step, behavior = step[order], behavior[order]
+            newest = np.ones(len(step), dtype=bool)
+            newest[:-1] = step[1:] != step[:-1]
+            hint_step, hint_behavior = step[newest], behavior[newest]
+        else:
+            hint_step, hint_behavior = empty, empty
+        if len(hint_step) and len(mine.step):
+            at = np.minimum(np.searchsorted(hint_step, mine.step), len(hint_step) - 1)
+            hinted = hint_step[at] == mine.step
+            same = hinted & (hint_behavior[at] == mine.behavior)
+            self.hinted += np.bincount(mine.row, weights=hinted, minlength=n)
+            self.agreeing += np.bincount(mine.row, weights=same, minlength=n)
+        for m in self.models:
+            if m in labels:
+                model = labels[m]
+                np.maximum.at(self.latest[m], model.row, model.event)
+                given = model.confidence >= 0
+                rows = model.row[given]
+                self.confidence[m] += np.bincount(
+                    rows, weights=model.confidence[given], minlength=n
+                )
+                self.confident[m] += np.bincount(rows, minlength=n)
+
+    def figures(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labeled, uncertainty, agreement) per trace; NaN where undefined.
+
+        Uncertainty is that of the trace's newest model annotator (the one with the newest
+        current label there): 1 - the mean of its confidences in the trace.
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.bincount(m.row[given], weights=m.confidence[given], minlength=n) / (
-                np.bincount(m.row[given], minlength=n)
-            )
-        uncertainty[newer] = 1.0 - mean[newer]
-    return labeled, uncertainty, agreement
+            agreement = self.agreeing / self.hinted
+            uncertainty = np.full(self.n, np.nan)
+            newest_event = np.full(self.n, -1, dtype=np.int64)
+            for m in self.models:
+                newer = self.latest[m] > newest_event
+                newest_event[newer] = self.latest[m][newer]
+                uncertainty[newer] = 1.0 - (self.confidence[m] / self.confident[m])[newer]
+        return self.labeled, uncertainty, agreement
 
 
 def _page(store: Store, ids: np.ndarray, me: int, models: np.ndarray) -> TraceColumns:
@@ -213,7 +232,9 @@ def _page(store: Store, ids: np.ndarray, me: int, models: np.ndarray) -> TraceCo
         chosen = who == annotator
         current = _current(step[chosen], event[chosen], behavior[chosen], confidence[chosen])
         labels[annotator] = _with_rows(current, step[chosen], row[chosen])
-    return TraceColumns(ids, steps, *_figures(len(ids), labels, me, models))
+    sums = _Sums(len(ids), me, models)
+    sums.add(labels)
+    return TraceColumns(ids, steps, *sums.figures())
 
 
 def _with_rows(current: tuple[np.ndarray, ...], steps: np.ndarray, rows: np.ndarray) -> _Labels:
@@ -223,66 +244,66 @@ def _with_rows(current: tuple[np.ndarray, ...], steps: np.ndarray, rows: np.ndar
     return _Labels(rows[order][at], *current)
 
 
-# Ids per statement of the whole-project read: parsing a chunk holds the GIL (~1 ms per 20,000
+# Step ids per statement of the whole-project read: parsing a chunk holds the GIL (~1 ms per 20,000
 # numbers), so small chunks, with a pause between them, keep a keystroke on the GUI thread from
 # waiting behind it.
 STEP_CHUNK = 20_000
-EVENT_CHUNK = 20_000
 
 
 def _whole_project(store: Store, me: int, models: np.ndarray, progress: Progress) -> TraceColumns:
-    """The figures of every trace from sequential scans of steps and label events by id range
-    (the cheapest reads SQLite has), with the latest-event rule applied in numpy."""
+    """The figures of every trace, a range of step ids at a time: the steps by their primary key,
+    the label events of me and the model annotators by `label_events_latest` (all events of a
+    step in one chunk, so the latest-event rule is applied per chunk, in numpy)."""
     conn = store.conn
-    ids = np.sort(np.asarray([r[0] for r in conn.execute("SELECT id FROM traces")], dtype=np.int64))
+    ids = np.sort(np.asarray([r[0] for r in conn.execute("SELECT id FROM traces")], np.int64))
     n = len(ids)
-    last_step, last_event, last_annotator = conn.execute(
-        "SELECT (SELECT MAX(id) FROM steps), (SELECT MAX(id) FROM label_events),"
-        " (SELECT MAX(id) FROM annotators)"
+    last_step, last_annotator = conn.execute(
+        "SELECT (SELECT MAX(id) FROM steps), (SELECT MAX(id) FROM annotators)"
     ).fetchone()
-    last_step, last_event = last_step or 0, last_event or 0
-    progress.start("Counting steps and labels", last_step + last_event)
-    step_ids, step_traces = [], []
-    for begin in range(1, last_step + 1, STEP_CHUNK):
+    last_step = last_step or 0
+    bits = max(1, int(last_annotator or 1).bit_length())
+    wanted = [me, *models.tolist()]
+    marks = ", ".join("?" * len(wanted))
+    steps = np.zeros(n, dtype=np.int64)
+    sums = _Sums(n, me, models)
+    progress.start("Counting steps and labels", last_step)
+    for lo in range(1, last_step + 1, STEP_CHUNK):
         check_cancelled(progress)
+        hi = lo + STEP_CHUNK - 1
         texts = conn.execute(
             "SELECT group_concat(id), group_concat(trace_id) FROM steps"
             " WHERE id BETWEEN ? AND ? AND retired_run_id IS NULL",
-            (begin, begin + STEP_CHUNK - 1),
+            (lo, hi),
         ).fetchone()
-        step_ids.append(_parse(texts[0], np.int64))
-        step_traces.append(_parse(texts[1], np.int64))
-        progress.advance(STEP_CHUNK)
-    active = np.concatenate(step_ids) if step_ids else np.zeros(0, dtype=np.int64)
-    step_row = np.searchsorted(ids, np.concatenate(step_traces)) if step_traces else active
-    steps = np.bincount(step_row, minlength=n).astype(np.int64)
-
-    bits = max(1, int(last_annotator or 1).bit_length())
-    codes, confidences = [], []
-    for begin in range(1, last_event + 1, EVENT_CHUNK):
-        check_cancelled(progress)
+        active = _parse(texts[0], np.int64)
+        active_rows = np.searchsorted(ids, _parse(texts[1], np.int64))
+        steps += np.bincount(active_rows, minlength=n)
+        # `+`: the annotators filter the step range; they must not pick the index
         texts = conn.execute(
             f"SELECT group_concat(((e.step_id << {bits}) + e.annotator_id) * 8"
-            f" + coalesce(instr(?, e.behavior) - 1, ?)), group_concat({CONFIDENCE})"
-            " FROM label_events e WHERE e.id BETWEEN ? AND ?",
-            (ALPHABET, NO_BEHAVIOR, begin, begin + EVENT_CHUNK - 1),
+            f" + coalesce(instr(?, e.behavior) - 1, ?)), group_concat(e.id),"
+            f" group_concat({CONFIDENCE}) FROM label_events e"
+            f" WHERE e.step_id BETWEEN ? AND ? AND +e.annotator_id IN ({marks})",
+            (ALPHABET, NO_BEHAVIOR, lo, hi, *wanted),
         ).fetchone()
-        codes.append(_parse(texts[0], np.int64))
-        confidences.append(_confidences(texts[1]))
-        progress.advance(EVENT_CHUNK)
-    code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
-    confidence = np.concatenate(confidences) if confidences else np.zeros(0)
-    del codes, confidences
-    who = (code >> 3) & ((1 << bits) - 1)
-    labels = {}
-    for annotator in np.unique(who).tolist():
-        chosen = np.flatnonzero(who == annotator)  # in id order: the position orders events
-        c = code[chosen]
-        step, event, behavior, conf = _current(c >> (3 + bits), chosen, c & 7, confidence[chosen])
-        at = np.minimum(np.searchsorted(active, step), max(len(active) - 1, 0))
-        on = active[at] == step if len(active) else np.zeros(len(step), dtype=bool)  # retired: off
-        labels[annotator] = _Labels(step_row[at[on]], step[on], event[on], behavior[on], conf[on])
-    return TraceColumns(ids, steps, *_figures(n, labels, me, models))
+        code, event, confidence = (
+            _parse(texts[0], np.int64),
+            _parse(texts[1], np.int64),
+            _confidences(texts[2]),
+        )
+        who = (code >> 3) & ((1 << bits) - 1)
+        labels = {}
+        for annotator in np.unique(who).tolist():
+            chosen = who == annotator
+            c = code[chosen]
+            current = _current(c >> (3 + bits), event[chosen], c & 7, confidence[chosen])
+            step = current[0]
+            at = np.minimum(np.searchsorted(active, step), max(len(active) - 1, 0))
+            on = active[at] == step if len(active) else np.zeros(len(step), dtype=bool)
+            labels[annotator] = _Labels(active_rows[at[on]], *(a[on] for a in current))
+        sums.add(labels)
+        progress.advance(STEP_CHUNK)
+    return TraceColumns(ids, steps, *sums.figures())
 
 
 def trace_columns(
