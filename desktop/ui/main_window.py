@@ -7,7 +7,6 @@ then refresh just the rows that changed.
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from bondscope.ui.workers import (
     PrelabelWorker,
     ServiceWorker,
     SynthesisWorker,
+    call_in_child,
 )
 from PySide6.QtCore import (
     QItemSelection,
@@ -529,7 +529,14 @@ class MainWindow(QMainWindow):
         if self.corpus_worker is not None:
             self.corpus_again = True
             return
-        job = partial(corpus_snapshot, annotator=self.annotator, trace_id=self.trace_id)
+        kwargs = {"annotator": self.annotator, "trace_id": self.trace_id}
+        large = self.trace_model.large()
+
+        def job(store: Store) -> CorpusSnapshot:
+            if large:  # one scan of millions of labels: in a child, off this process's GIL
+                return call_in_child(store.path, corpus_snapshot, kwargs)
+            return corpus_snapshot(store, **kwargs)
+
         worker = CallWorker(self.store.path, job)
         worker.succeeded.connect(self._corpus_counted)
         worker.finished.connect(lambda: self._corpus_done(worker))

@@ -26,7 +26,7 @@ from bondscope.services.trace_list import (
     trace_index,
 )
 from bondscope.store import Store
-from bondscope.ui.workers import ServiceWorker, lower_priority
+from bondscope.ui.workers import ServiceWorker, call_in_child, lower_priority
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -53,6 +53,7 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 3  # 0..1, drawn as a bar in the % co
 PAGE_ROWS = 64  # rows read per query while the project's figures are not there yet
 PAGE_CACHE_ROWS = 20_000  # rows kept from those queries; more: start over
 YIELD_S = 0.001  # the figures worker's pause between statements
+CHILD_TRACES = 2_000  # above: whole-project reads run in a child Python, never sharing the GIL
 
 
 class FiguresWorker(ServiceWorker):
@@ -60,9 +61,10 @@ class FiguresWorker(ServiceWorker):
 
     title = "Counting…"
 
-    def __init__(self, project: Path, annotator: str) -> None:
+    def __init__(self, project: Path, annotator: str, in_child: bool) -> None:
         super().__init__(project)
         self.annotator = annotator
+        self.in_child = in_child  # a large project: read in a child Python (call_in_child)
         self.result: TraceColumns | None = None  # also kept here, for a wait() without events
         self.dropped = False  # deleteLater() was called
 
@@ -71,7 +73,11 @@ class FiguresWorker(ServiceWorker):
         super().run()
 
     def work(self, store: Store, progress: Progress) -> TraceColumns:
-        self.result = trace_columns(store, self.annotator, progress=Yielding(progress))
+        if self.in_child:
+            kwargs = {"annotator": self.annotator}
+            self.result = call_in_child(self.project, trace_columns, kwargs, self.cancel_event)
+        else:
+            self.result = trace_columns(store, self.annotator, progress=Yielding(progress))
         return self.result
 
 
@@ -159,11 +165,15 @@ class TraceTableModel(QAbstractTableModel):
         self._apply_filter()
         self.endResetModel()
         if len(self.index_):
-            worker = FiguresWorker(store.path, annotator)
+            worker = FiguresWorker(store.path, annotator, self.large())
             worker.succeeded.connect(lambda columns, w=worker: self._figures(w, columns))
             worker.finished.connect(lambda w=worker: self._worker_done(w))
             self.worker = worker
             worker.start()
+
+    def large(self) -> bool:
+        """Big enough for its whole-project reads to go to a child Python (call_in_child)."""
+        return len(self.index_) > CHILD_TRACES
 
     def busy(self) -> bool:
         """The whole project's figures are still being read."""

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from bondscope.services.structure import corpus_snapshot
 from bondscope.services.trace_list import trace_columns, trace_rows
 from bondscope.store import Store, now
+from bondscope.ui import trace_list as trace_list_ui
 from bondscope.ui.trace_list import AGREEMENT, PERCENT, TraceTableModel
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableView
+
+from .conftest import ANNOTATOR as CONFTEST_ANNOTATOR
 
 ME = "tester"
 STEPS = 6
@@ -108,3 +113,19 @@ def test_trace_list_statements_do_not_grow_with_the_project(qtbot, tmp_path) -> 
     # 50 traces as for 500, where one statement per trace would be 500.
     assert counts[50] <= BOUND and counts[500] <= BOUND
     assert counts[50, "whole project"] == counts[500, "whole project"] <= 10
+
+
+def test_a_large_project_reads_its_figures_in_a_child(
+    qtbot, project, open_window, monkeypatch
+) -> None:
+    """Above CHILD_TRACES the whole-project reads run in a child Python (here: every project)."""
+    monkeypatch.setattr(trace_list_ui, "CHILD_TRACES", 0)
+    window = open_window(project)  # waits for the background figures
+    assert window.trace_model.large()
+    with Store(project) as store:
+        expected = {row.trace_id: row for row in trace_rows(store, CONFTEST_ANNOTATOR)}
+        model = corpus_snapshot(store, CONFTEST_ANNOTATOR, window.trace_id)
+    assert {row.trace_id: row for row in window.trace_model.rows} == expected
+    assert window.project_progress.total == sum(row.steps for row in expected.values())
+    np.testing.assert_array_equal(window.structure.corpus.behaviors, model.counts.behaviors)
+    assert model.annotator in window.structure.corpus.title.text
