@@ -152,12 +152,7 @@ class TraceTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.store, self.annotator = store, annotator
         self.index_ = trace_index(store)
-        self.haystack = [
-            f"{n}\n{m}\n{s}".lower()
-            for n, m, s in zip(
-                self.index_.names, self.index_.models, self.index_.sources, strict=True
-            )
-        ]
+        self.haystack = []  # built by the first filter
         self.columns, self.page, self.progress_since = None, {}, {}
         column, order = self._sort_key()  # a figure column sorts once the figures are there
         self.pending_sort = column != self.sort_column and len(self.index_) > 0
@@ -379,6 +374,12 @@ class TraceTableModel(QAbstractTableModel):
     def _apply_filter(self, positions: np.ndarray | None = None) -> None:
         positions = self.order if positions is None else positions
         if self.needle:
+            if len(self.haystack) != len(self.index_):
+                index = self.index_
+                self.haystack = [
+                    f"{n}\n{m}\n{s}".lower()
+                    for n, m, s in zip(index.names, index.models, index.sources, strict=True)
+                ]
             needle, haystack = self.needle, self.haystack
             positions = positions[[needle in haystack[p] for p in positions.tolist()]]
         self.order = positions
