@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.filter_box.setClearButtonEnabled(True)
         self.trace_model = TraceTableModel()  # lazy: sorts and filters itself (no proxy)
         self.trace_model.figures_ready.connect(self._show_project_progress)
+        self.trace_model.figures_failed.connect(self._figures_failed)
         self.filter_box.textChanged.connect(self.trace_model.set_filter)
         self.trace_table = QTableView()
         self.trace_table.setModel(self.trace_model)
@@ -660,6 +661,10 @@ class MainWindow(QMainWindow):
         if self.trace_id is not None:
             model = self.trace_view.step_model
             self.trace_model.set_progress(self.trace_id, model.labeled(), model.agreement())
+        self._show_project_progress()
+
+    def _figures_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"could not count the project's steps: {message}", 5000)
         self._show_project_progress()
 
     def _show_project_progress(self) -> None:

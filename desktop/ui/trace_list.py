@@ -126,6 +126,7 @@ class TraceTableModel(QAbstractTableModel):
     """Rows are positions into the project's `TraceIndex`, in the current sort and filter."""
 
     figures_ready = Signal()  # the whole project's figures arrived (or were updated)
+    figures_failed = Signal(str)  # their read failed: the list shows pages only
 
     def __init__(self) -> None:
         super().__init__()
@@ -162,6 +163,7 @@ class TraceTableModel(QAbstractTableModel):
         if len(self.index_):
             worker = FiguresWorker(store.path, annotator, self.large())
             worker.succeeded.connect(lambda columns, w=worker: self._figures(w, columns))
+            worker.failed.connect(lambda message, w=worker: self._failed(w, message))
             worker.finished.connect(lambda w=worker: self._worker_done(w))
             self.worker = worker
             worker.start()
@@ -189,6 +191,12 @@ class TraceTableModel(QAbstractTableModel):
         if worker is not None:
             worker.cancel()
             worker.wait()
+
+    def _failed(self, worker: FiguresWorker, message: str) -> None:
+        if self.worker is worker:
+            self.worker = None
+            self.pending_sort = False
+            self.figures_failed.emit(message)
 
     def _worker_done(self, worker: FiguresWorker) -> None:
         """Called by `finished`, and by wait() before it: the first call drops the worker."""
@@ -346,13 +354,13 @@ class TraceTableModel(QAbstractTableModel):
     def _sorted_positions(self, column: int, order: Qt.SortOrder) -> np.ndarray:
         n = len(self.index_)
         descending = order == Qt.SortOrder.DescendingOrder
-        if column < 0 or column > AGREEMENT or n == 0:
-            return np.arange(n, dtype=np.int64)
+        no_figures = column >= STEPS and self.columns is None
+        if column < 0 or column > AGREEMENT or n == 0 or no_figures:
+            return np.arange(n, dtype=np.int64)  # no figures (their read failed): project order
         if column < STEPS:
             texts = (self.index_.names, self.index_.models, self.index_.sources)[column]
             ranked = sorted(range(n), key=texts.__getitem__, reverse=descending)
             return np.asarray(ranked, dtype=np.int64)
-        assert self.columns is not None
         key = self._figure(column)[self.column_at]
         if descending:  # stable: ties stay in the project's order
             return np.argsort(-key, kind="stable").astype(np.int64)
