@@ -49,8 +49,8 @@ def click_header(qtbot, window, column: int) -> None:
 
 
 def column(window, col: int, role=Qt.ItemDataRole.EditRole) -> list:
-    proxy = window.trace_model
-    return [proxy.index(row, col).data(role) for row in range(proxy.rowCount())]
+    model = window.trace_model
+    return [model.index(row, col).data(role) for row in range(model.rowCount())]
 
 
 def test_columns_sort_by_header_clicks_and_filter(qtbot, project, open_window) -> None:
