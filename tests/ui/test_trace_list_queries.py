@@ -18,7 +18,7 @@ from .conftest import ANNOTATOR as CONFTEST_ANNOTATOR
 
 ME = "tester"
 STEPS = 6
-BOUND = 40  # statements on the GUI thread: 3 to index, 4 per page read, 6 screens shown
+BOUND = 30  # statements on the GUI thread: 3 to index, 4 per page read, 6 screens shown
 
 
 def build(path: Path, traces: int) -> Path:
