@@ -10,6 +10,14 @@ reported apart from those after it finished. The picker's ranking is timed both 
 
 Run: .venv/bin/python benchmarks/ui.py   (offscreen; prints numbers, asserts nothing)
      add --no-embeddings for the baseline without the step-embedding worker
+
+Project-size sweep (issue 18): .venv/bin/python benchmarks/ui.py --sweep [--sizes 1000,10000]
+     [--folder /tmp/bondscope-sweep]. Each size is a generated project (benchmarks/projects.py,
+     written straight into SQLite once and kept in the folder: never in the repository). For each,
+     one child process opens it in the real main window and reports start-up to first paint, the
+     time to open a trace, the keystroke p99 while the step encoder runs, when the background
+     figures were ready and its peak RSS; another child times the same reads through the Qt-free
+     services (what the CLI calls), and `bondscope stats` runs as a user would run it.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +35,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/projects.py, the generator
+import projects  # noqa: E402
 from bondscope.plugin_manager import Plugins  # noqa: E402
 from bondscope.services import labeling  # noqa: E402
 from bondscope.services.importing import import_paths  # noqa: E402
 from bondscope.store import Store  # noqa: E402
 from bondscope.ui.main_window import CORPUS_DEBOUNCE_MS, MainWindow  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402 - Qt must see QT_QPA_PLATFORM first
+from PySide6.QtCore import QEvent, QObject, Qt  # noqa: E402 - Qt must see QT_QPA_PLATFORM first
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -97,6 +109,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    if "--sweep" in sys.argv:
+        return sweep()
+    if "--gui-child" in sys.argv:
+        return gui_child(Path(sys.argv[sys.argv.index("--gui-child") + 1]))
+    if "--cli-child" in sys.argv:
+        return cli_child(Path(sys.argv[sys.argv.index("--cli-child") + 1]))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as folder:
         os.environ["XDG_CONFIG_HOME"] = folder  # the window saves settings; keep them here
@@ -140,6 +158,7 @@ def main() -> int:
 
         view = window.trace_view
         embeddings = window.embeddings
+        window.encode_steps()  # at once, not after the window's delay: keys run while it encodes
         latencies, while_encoding = [], []
         for i in range(LABELS):
             key = "124"[i % 3]
@@ -238,6 +257,191 @@ def main() -> int:
         )
         QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         window.close()
+    return 0
+
+
+# -- the project-size sweep ------------------------------------------------------------------
+
+SWEEP_SIZES = (1_000, 10_000, 100_000)
+SWEEP_KEYS = 150  # keystrokes per size, sent while the step encoder runs
+SPAWNED = "BONDSCOPE_BENCH_SPAWNED"  # the parent's time.time() when it started the child
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class FirstPaint(QObject):
+    """Notes the moment the trace list's viewport is first painted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: float | None = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self.at is None and event.type() == QEvent.Type.Paint:
+            self.at = time.perf_counter()
+        return False
+
+
+def gui_child(project: Path) -> int:
+    """One start-up of the app on `project`; prints one JSON line of figures."""
+    from bondscope.services import trace_list
+
+    began = time.perf_counter()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    folder = tempfile.mkdtemp()
+    os.environ["XDG_CONFIG_HOME"] = folder
+    settings = {"key_bindings": {"1": "N", "2": "D", "4": "E"}, "last_project": None}
+    painted = FirstPaint()
+    app.installEventFilter(painted)  # before the window exists: its first paint is caught
+    start = time.perf_counter()
+    window = MainWindow(project, projects.PERSON, settings)
+    built = time.perf_counter()
+    window.show()
+    while painted.at is None or not window.trace_table.viewport().isVisible():
+        app.processEvents()
+    app.removeEventFilter(painted)
+    first_paint = painted.at - start
+    from_spawn = time.time() - (time.perf_counter() - painted.at) - float(os.environ[SPAWNED])
+    rss_at_paint = peak_rss_mb()
+
+    traces = window.trace_model.rowCount()
+    opens = []
+    for k in (2, 3, 5, 7, 11):
+        trace_id = max(1, traces * k // 13)
+        t = time.perf_counter()
+        window.select_trace(trace_id)
+        window.trace_view.viewport().repaint()
+        app.processEvents()
+        opens.append((time.perf_counter() - t) * 1000)
+
+    window.encode_steps()  # now, not after the delay: the keystrokes run while it encodes
+    view, embeddings = window.trace_view, window.embeddings
+    while_encoding: list[float] = []
+    figures_busy = 0
+    for i in range(SWEEP_KEYS):
+        if not embeddings.busy():
+            break
+        if view.current_row() >= view.step_model.rowCount() - 1:
+            view.go_to(0)
+        figures_busy += window.background_busy()
+        t = time.perf_counter()
+        QTest.keyClick(view, "124"[i % 3])
+        while_encoding.append((time.perf_counter() - t) * 1000)
+        app.processEvents()
+    while window.background_busy():
+        app.processEvents()
+        time.sleep(0.01)
+    figures_ready = time.perf_counter() - start
+    store = window.store
+    assert store is not None
+    names = trace_list.trace_index(store).names
+    print(
+        json.dumps(
+            {
+                "traces": traces,
+                "imports_s": start - began,
+                "from_spawn_s": from_spawn,
+                "construct_s": built - start,
+                "first_paint_s": first_paint,
+                "open_ms": opens,
+                "keys": len(while_encoding),
+                "keys_while_figures": figures_busy,
+                "key_p50_ms": percentile(while_encoding, 0.5) if while_encoding else None,
+                "key_p99_ms": percentile(while_encoding, 0.99) if while_encoding else None,
+                "figures_ready_s": figures_ready,
+                "rss_at_paint_mb": rss_at_paint,
+                "peak_rss_mb": peak_rss_mb(),
+                "names": len(names),
+            }
+        )
+    )
+    window.close()
+    return 0
+
+
+def cli_child(project: Path) -> int:
+    """The same reads through the Qt-free services, as the CLI would make them; one JSON line."""
+    from bondscope.services import trace_list
+    from bondscope.services.structure import corpus_snapshot
+    from bondscope.ui.bond_gutter import trace_bonds
+
+    timings: dict[str, float] = {}
+    with Store(project, create=False) as store:
+        for name, call in (
+            ("index_s", lambda: trace_list.trace_index(store)),
+            ("page_s", lambda: trace_list.trace_columns(store, projects.PERSON, range(1, 65))),
+            ("figures_s", lambda: trace_list.trace_columns(store, projects.PERSON)),
+            ("corpus_s", lambda: corpus_snapshot(store, projects.PERSON, 1)),
+        ):
+            t = time.perf_counter()
+            call()
+            timings[name] = time.perf_counter() - t
+        t = time.perf_counter()
+        steps = labeling.load_steps(store, 1, projects.PERSON)
+        trace_bonds(store, 1, projects.PERSON, {s.step_id: i for i, s in enumerate(steps)})
+        timings["open_trace_ms"] = (time.perf_counter() - t) * 1000
+    timings["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(timings))
+    return 0
+
+
+def child(flag: str, project: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, __file__, flag, str(project)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", SPAWNED: repr(time.time())},
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def sweep() -> int:
+    sizes = SWEEP_SIZES
+    if "--sizes" in sys.argv:
+        sizes = tuple(int(n) for n in sys.argv[sys.argv.index("--sizes") + 1].split(","))
+    folder = Path(tempfile.gettempdir()) / "bondscope-sweep"
+    if "--folder" in sys.argv:
+        folder = Path(sys.argv[sys.argv.index("--folder") + 1])
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {folder}")
+    for size in sizes:
+        project = folder / f"sweep-{size}.bondscope"
+        if not project.exists():
+            t = time.perf_counter()
+            projects.write_project(project, size)
+            print(f"built {project.name} in {time.perf_counter() - t:.0f} s")
+        with Store(project, create=False) as store:
+            steps = store.count("SELECT COUNT(*) FROM steps")
+            events = store.count("SELECT COUNT(*) FROM label_events")
+        cli = child("--cli-child", project)
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bondscope", "stats", "--db", str(project)],
+            capture_output=True,
+            check=True,
+        )
+        stats_s = time.perf_counter() - t
+        gui = child("--gui-child", project)
+        opens = gui["open_ms"]
+        print(
+            f"{size:,} traces ({steps:,} steps, {events:,} label events, "
+            f"{project.stat().st_size / 2**20:,.0f} MB):\n"
+            f"  app: first paint {gui['first_paint_s']:.2f} s after MainWindow(), "
+            f"{gui['from_spawn_s']:.2f} s after the process started (Python, imports); "
+            f"open a trace median {statistics.median(opens):.0f} ms, max {max(opens):.0f} ms; "
+            f"keystroke while the encoder runs ({gui['keys']} keys, {gui['keys_while_figures']} "
+            f"while the list's figures were still counted) p50 {gui['key_p50_ms']:.2f} ms, "
+            f"p99 {gui['key_p99_ms']:.2f} ms; figures ready {gui['figures_ready_s']:.1f} s; "
+            f"peak RSS {gui['rss_at_paint_mb']:.0f} MB at first paint, "
+            f"{gui['peak_rss_mb']:.0f} MB in all\n"
+            f"  services (CLI): index {cli['index_s']:.2f} s, a 64-row page "
+            f"{1000 * cli['page_s']:.0f} ms, every trace's figures {cli['figures_s']:.1f} s, "
+            f"corpus counts {cli['corpus_s']:.1f} s, open a trace {cli['open_trace_ms']:.0f} ms, "
+            f"peak RSS {cli['peak_rss_mb']:.0f} MB; `bondscope stats` {stats_s:.1f} s"
+        )
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bondscope.services import labeling
+from bondscope.services import labeling, trace_list
 from bondscope.services.demo import DEMO_ANNOTATOR, ensure_demo_project
 from bondscope.store import Store
 
@@ -159,7 +159,7 @@ def test_load_steps_has_my_label_the_model_hint_and_my_targets(store: Store) -> 
     assert states[0].label is None and states[0].targets == []
     (one,) = labeling.load_steps(store, 1, ME, step_id=s[11])
     assert one == states[11]
-    rows = labeling.trace_rows(store, ME)
+    rows = trace_list.trace_rows(store, ME)
     assert [(r.steps, r.labeled) for r in rows][0] == (len(s), 1)
     assert labeling.step_location(store, s[11]) == (1, 11)
 

@@ -256,100 +256,6 @@ class StepState:
     confidence: float | None = None  # the model's confidence in `suggestion`, when it gave one
 
 
-@dataclass(slots=True)
-class TraceRow:
-    """One line of the trace list."""
-
-    trace_id: int
-    name: str
-    model: str
-    source: str
-    steps: int
-    labeled: int  # steps with a current label of the annotator
-    uncertainty: float | None = None  # 1 - mean confidence of the newest model annotator's labels
-    agreement: float | None = None  # share of my labeled steps (with a hint) that match the hint
-
-
-# The current label of every (step, annotator) of active steps, and which annotators are models
-# (kind 'model' or a `model:` name, as in load_steps).
-_CURRENT = """
-    WITH cur AS (
-        SELECT s.trace_id, e.step_id, e.annotator_id, e.behavior, e.confidence, e.id,
-               (a.kind = 'model' OR a.name LIKE 'model:%') AS is_model
-        FROM label_events e
-        JOIN steps s ON s.id = e.step_id AND s.retired_run_id IS NULL
-        JOIN annotators a ON a.id = e.annotator_id
-        WHERE e.id IN (SELECT MAX(id) FROM label_events GROUP BY step_id, annotator_id)
-          AND e.behavior IS NOT NULL
-    ),
-    hint AS (  -- each step's suggestion: the newest current label of any model annotator
-        SELECT * FROM cur WHERE id IN (SELECT MAX(id) FROM cur WHERE is_model GROUP BY step_id)
-    )
-"""
-
-
-def _trace_quality(store: Store, annotator_id: int) -> dict[int, tuple[float | None, float | None]]:
-    """(uncertainty, agreement) per trace for the trace list, two grouped queries.
-
-    Uncertainty is 1 - the mean confidence of the trace's newest model annotator (the one with
-    the newest label event there), over its labels that carry a confidence: how unsure the
-    pre-labels were before anyone reviewed them. Agreement counts only my labeled steps that
-    have a hint, since a step without one cannot agree or disagree.
-    """
-    conn = store.conn
-    uncertainty = dict(
-        conn.execute(
-            _CURRENT
-            + """, newest AS (
-                SELECT trace_id, annotator_id FROM cur WHERE id IN
-                    (SELECT MAX(id) FROM cur WHERE is_model GROUP BY trace_id)
-            )
-            SELECT c.trace_id, 1.0 - AVG(c.confidence) FROM cur c
-            JOIN newest n ON n.trace_id = c.trace_id AND n.annotator_id = c.annotator_id
-            WHERE c.confidence IS NOT NULL GROUP BY c.trace_id"""
-        ).fetchall()
-    )
-    agreement = dict(
-        conn.execute(
-            _CURRENT
-            + """SELECT m.trace_id, AVG(m.behavior = h.behavior) FROM cur m
-            JOIN hint h ON h.step_id = m.step_id
-            WHERE m.annotator_id = ? GROUP BY m.trace_id""",
-            (annotator_id,),
-        ).fetchall()
-    )
-    return {
-        trace_id: (uncertainty.get(trace_id), agreement.get(trace_id))
-        for trace_id in uncertainty.keys() | agreement.keys()
-    }
-
-
-def trace_rows(store: Store, annotator: str) -> list[TraceRow]:
-    """Every trace with its step count, how many steps `annotator` has labeled, and the
-    pre-labels' uncertainty and `annotator`'s agreement with them (None when not defined)."""
-    annotator_id = _existing_annotator(store, annotator)
-    labeled = dict(
-        store.conn.execute(
-            "SELECT s.trace_id, COUNT(*) FROM steps s JOIN label_events e ON e.id ="
-            " (SELECT MAX(id) FROM label_events WHERE step_id = s.id AND annotator_id = ?)"
-            " WHERE s.retired_run_id IS NULL AND e.behavior IS NOT NULL GROUP BY s.trace_id",
-            (annotator_id,),
-        ).fetchall()
-    )
-    rows = store.conn.execute(
-        "SELECT t.id, t.name, t.model, t.source, COUNT(s.id) FROM traces t"
-        " LEFT JOIN steps s ON s.trace_id = t.id AND s.retired_run_id IS NULL"
-        " GROUP BY t.id ORDER BY t.id"
-    )
-    quality = _trace_quality(store, annotator_id)
-    return [
-        TraceRow(
-            r[0], r[1], r[2], r[3], r[4], labeled.get(r[0], 0), *quality.get(r[0], (None, None))
-        )
-        for r in rows
-    ]
-
-
 def load_steps(
     store: Store, trace_id: int, annotator: str, step_id: int | None = None
 ) -> list[StepState]:
@@ -395,7 +301,8 @@ def load_steps(
         "SELECT e.from_step_id, t.idx FROM bond_events e JOIN steps t ON t.id = e.to_step_id"
         " WHERE e.present = 1 AND e.type = 'hydrogen' AND e.id IN (SELECT MAX(be.id)"
         " FROM bond_events be JOIN steps s ON s.id = be.from_step_id WHERE s.trace_id = ?"
-        f" AND s.retired_run_id IS NULL{only} AND be.annotator_id = ?"
+        # `+`: not by the annotator's index (all of their bonds in the project), by the steps
+        f" AND s.retired_run_id IS NULL{only} AND +be.annotator_id = ?"
         " GROUP BY be.from_step_id, be.to_step_id, be.type) ORDER BY t.idx",
         (*params, annotator_id),
     ):

@@ -25,6 +25,7 @@ from bondscope.metafilter import (
     json_path,
     meta_key,
 )
+from bondscope.services.labeling import label_counts, newest_model_annotator
 from bondscope.store import Store
 
 ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
@@ -200,6 +201,49 @@ def transition_counts(store: Store, selection: Selection) -> Counts:
     behaviors = np.bincount(labels.behavior, minlength=4)
     traces = int(np.count_nonzero(np.diff(labels.trace))) + 1 if len(labels.trace) else 0
     return Counts(transitions.astype(np.int64), behaviors.astype(np.int64), traces)
+
+
+@dataclass(frozen=True)
+class CorpusSnapshot:
+    """The app's corpus view at one moment: whose labels, their counts over the project, and
+    the counts of one trace at that same moment (the app adds what changes there since)."""
+
+    annotator: str
+    counts: Counts
+    trace_id: int | None
+    trace_behaviors: np.ndarray
+    trace_transitions: np.ndarray
+
+
+def corpus_snapshot(store: Store, annotator: str, trace_id: int | None) -> CorpusSnapshot:
+    """The annotator's labels over the project, or the newest model annotator's while the
+    annotator has labeled nothing; with the counts of `trace_id`, all in one read snapshot."""
+    store.conn.execute("BEGIN")
+    try:
+        who, counts = annotator, transition_counts(store, Selection(annotator=annotator))
+        if not counts.behaviors.sum():
+            model = newest_model_annotator(store)
+            if model is not None:
+                who, counts = model, transition_counts(store, Selection(annotator=model))
+        labels = [] if trace_id is None else trace_labels(store, trace_id, who)
+    finally:
+        store.conn.execute("COMMIT")
+    behaviors, transitions = label_counts(labels)
+    return CorpusSnapshot(who, counts, trace_id, behaviors, transitions)
+
+
+def trace_labels(store: Store, trace_id: int, annotator: str) -> list[str | None]:
+    """The annotator's current label of each active step of the trace, in order (None: none)."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT e.behavior FROM steps s LEFT JOIN label_events e ON e.id = ("
+            " SELECT MAX(id) FROM label_events WHERE step_id = s.id AND annotator_id ="
+            " (SELECT id FROM annotators WHERE name = ?))"
+            " WHERE s.trace_id = ? AND s.retired_run_id IS NULL ORDER BY s.idx",
+            (annotator, trace_id),
+        )
+    ]
 
 
 def trace_transition_counts(store: Store, selection: Selection) -> tuple[np.ndarray, np.ndarray]:

@@ -62,6 +62,7 @@ def run(
         window.show()
         app.processEvents()
         window.refresh_corpus()  # shown at once, not after the debounce
+        window.settle()  # the list's and the corpus's figures, computed in the background
         app.processEvents()
         widget = window.structure if part == "structure" else window
         saved = widget.grab().save(str(screenshot))

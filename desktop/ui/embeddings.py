@@ -7,19 +7,27 @@ so the GUI keeps a core). The picker uses them once they are ready and falls bac
 A thread, not a child process: onnxruntime and tokenizers release the GIL while they compute,
 so the GUI thread keeps running (benchmarks/ui.py measures keystrokes while a 1,000-step trace is
 encoded). The encoder is built once, in the worker thread, and reused for every trace.
+
+The keystroke must not wait for a core: on Linux the thread runs at nice 19 (QThread priorities
+are ignored there for ordinary threads; threads the tokenizer starts from it inherit the value),
+encodes one batch per call and sleeps briefly between batches, so the GUI thread gets the CPU and
+the GIL whenever it wants them.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from bondscope.ui.workers import lower_priority
 from PySide6.QtCore import QObject, QThread, Signal
 
 CACHE_TRACES = 32  # ~1.5 MB per 1,000-step trace: a session's worth of traces
-CHUNK_BATCHES = 4  # encoder batches per encode call: closing the window waits for one call
+CHUNK_BATCHES = 1  # encoder batches per encode call: closing the window waits for one call
+YIELD_S = 0.002  # pause between batches: a keystroke arriving then finds the CPU free
 
 
 class EncodeWorker(QThread):
@@ -36,6 +44,7 @@ class EncodeWorker(QThread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        lower_priority()
         try:
             vectors = self.encode(self.owner.encoder_in_thread())
             if vectors is None:
@@ -64,6 +73,7 @@ class EncodeWorker(QThread):
                 return None
             rows = order[begin : begin + chunk]
             out[rows] = encoder.encode([texts[i] for i in rows])
+            time.sleep(YIELD_S)
         return out
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from bondscope.backups import backup
 from bondscope.plugin_manager import Plugins
-from bondscope.services import labeling
+from bondscope.services import labeling, trace_list
 from bondscope.services.demo import DEFAULT_SHORTCUTS, data_dir, save_settings
 from bondscope.services.exporting import ExportReport
 from bondscope.services.importing import ImportReport
 from bondscope.services.packs import pack_description
-from bondscope.services.structure import Selection, transition_counts
+from bondscope.services.structure import CorpusSnapshot, corpus_snapshot
 from bondscope.store import Store, StoreBusy, StoreError
 from bondscope.ui.adjudicate import AdjudicateDialog
 from bondscope.ui.annotator import AnnotatorDialog
@@ -29,7 +29,7 @@ from bondscope.ui.metrics_dock import MetricsPanel
 from bondscope.ui.minimap import Minimap
 from bondscope.ui.review import AcceptDialog, ReviewQueue
 from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys
-from bondscope.ui.structure_panel import StructurePanel
+from bondscope.ui.structure_panel import CorpusTally, StructurePanel, Tally
 from bondscope.ui.synthesis import (
     FidelityDialog,
     ResumeDialog,
@@ -41,7 +41,6 @@ from bondscope.ui.target_picker import TargetPicker
 from bondscope.ui.trace_list import (
     AGREEMENT,
     PERCENT,
-    SORT_ROLE,
     TRACE_ID_ROLE,
     UNCERTAINTY,
     ProgressDelegate,
@@ -50,18 +49,19 @@ from bondscope.ui.trace_list import (
 )
 from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
 from bondscope.ui.workers import (
+    CallWorker,
     ExportWorker,
     FidelityWorker,
     ImportWorker,
     PrelabelWorker,
     ServiceWorker,
     SynthesisWorker,
+    call_in_child,
 )
 from PySide6.QtCore import (
     QItemSelection,
     QModelIndex,
     QSize,
-    QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
@@ -69,6 +69,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -88,6 +89,7 @@ from PySide6.QtWidgets import (
 
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
 BACKUP_INTERVAL_MS = 30 * 60 * 1000  # scheduled backups of the open project, newest 10 kept
+ENCODE_DELAY_MS = 500  # a trace shown this long gets its steps encoded for the target picker
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -144,15 +146,12 @@ class MainWindow(QMainWindow):
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter traces (name, model, source)")
         self.filter_box.setClearButtonEnabled(True)
-        self.trace_model = TraceTableModel()
-        self.trace_proxy = QSortFilterProxyModel()
-        self.trace_proxy.setSourceModel(self.trace_model)
-        self.trace_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.trace_proxy.setFilterKeyColumn(-1)
-        self.trace_proxy.setSortRole(SORT_ROLE)
-        self.filter_box.textChanged.connect(self.trace_proxy.setFilterFixedString)
+        self.trace_model = TraceTableModel()  # lazy: sorts and filters itself (no proxy)
+        self.trace_model.figures_ready.connect(self._show_project_progress)
+        self.trace_model.figures_failed.connect(self._figures_failed)
+        self.filter_box.textChanged.connect(self.trace_model.set_filter)
         self.trace_table = QTableView()
-        self.trace_table.setModel(self.trace_proxy)
+        self.trace_table.setModel(self.trace_model)
         self.trace_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.trace_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.trace_table.setSortingEnabled(True)
@@ -166,8 +165,11 @@ class MainWindow(QMainWindow):
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
+        # The figures are narrower than their titles: size them by the header, not the rows
+        # (fitting rows to contents reads every row's figures while the table is not shown yet).
         for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, header.sectionSizeHint(column))
         self.trace_table.selectionModel().selectionChanged.connect(self._trace_selection_changed)
 
         # Questions can be pages long (agentic scenarios): scroll them in a few lines.
@@ -222,18 +224,15 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.structure_dock], [380], Qt.Orientation.Horizontal)
         self.structure_dock.visibilityChanged.connect(self._structure_shown)
         # Metrics: hidden until View > Metrics; computes in worker threads, only while shown.
-        self.metrics = MetricsPanel(self.annotator)
-        self.metrics.step_requested.connect(self._metrics_step)
+        # Its panel is built when first shown (`metrics`): twelve plots, ~1 s of start-up.
+        self._metrics: MetricsPanel | None = None
         self.metrics_dock = QDockWidget("Metrics", self)
         self.metrics_dock.setObjectName("metrics")
-        self.metrics_dock.setWidget(self.metrics)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
         self.tabifyDockWidget(self.structure_dock, self.metrics_dock)
         self.structure_dock.raise_()
         self.metrics_dock.hide()
-        self.metrics_dock.visibilityChanged.connect(
-            lambda visible: self.metrics.set_live(visible, self.store)
-        )
+        self.metrics_dock.visibilityChanged.connect(self._metrics_shown)
         # Review queue: hidden until Tools > Review Queue; re-read after labels (debounced).
         self.review = ReviewQueue()
         self.review.step_requested.connect(self.show_step)
@@ -247,6 +246,15 @@ class MainWindow(QMainWindow):
         self.review_dock.visibilityChanged.connect(
             lambda visible: self.refresh_review() if visible else None
         )
+        self.corpus_worker: CallWorker | None = None  # the corpus snapshot, off the GUI thread
+        self.corpus_again = False  # asked again while it ran: count once more
+        self.corpus_tally: CorpusTally | None = None  # the snapshot plus the labels since
+        # The step encoder starts once a trace has been shown for a moment: paging through
+        # traces or taking a screenshot never starts it, and start-up paints first.
+        self.encode_timer = QTimer(self)
+        self.encode_timer.setSingleShot(True)
+        self.encode_timer.setInterval(ENCODE_DELAY_MS)
+        self.encode_timer.timeout.connect(self.encode_steps)
         self.corpus_timer = QTimer(self)
         self.corpus_timer.setSingleShot(True)
         self.corpus_timer.setInterval(CORPUS_DEBOUNCE_MS)
@@ -378,6 +386,24 @@ class MainWindow(QMainWindow):
         self.apply_shortcuts()
 
     @property
+    def metrics(self) -> MetricsPanel:
+        """The Metrics dock's panel, built on first use and told the project and trace."""
+        if self._metrics is None:
+            panel = MetricsPanel(self.annotator)
+            panel.step_requested.connect(self._metrics_step)
+            if self.store is not None:
+                panel.set_project(self.store.path, self.store)
+            if self.trace_id is not None:
+                panel.set_trace(self.trace_id)
+            self.metrics_dock.setWidget(panel)
+            self._metrics = panel
+        return self._metrics
+
+    def _metrics_shown(self, visible: bool) -> None:
+        if visible or self._metrics is not None:
+            self.metrics.set_live(visible, self.store)
+
+    @property
     def plugins(self) -> Plugins:
         """Loaded on first use: opening a project needs no plugins."""
         if self._plugins is None:
@@ -398,9 +424,10 @@ class MainWindow(QMainWindow):
         pack = pack_description(store)  # a work pack is labeled as its annotator, this session
         self.annotator = pack[1] if pack else self.own_annotator
         self.annotator_label.setText(f"annotator: {self.annotator}" + (" (pack)" if pack else ""))
-        self.metrics.me = self.annotator
         self.trace_id = None
-        self.metrics.set_project(path, store)
+        if self._metrics is not None:  # built later, the panel takes self.annotator then
+            self._metrics.me = self.annotator
+            self._metrics.set_project(path, store)
         self.reload_traces()
         self.refresh_corpus()
 
@@ -417,32 +444,41 @@ class MainWindow(QMainWindow):
         return saved
 
     def reload_traces(self) -> None:
+        """Re-read the list (ids and names now, figures in the background), keeping the trace."""
         assert self.store is not None
         current = self.trace_id
-        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self.trace_model.open(self.store, self.annotator)
+        self.corpus_tally = None  # traces came or went: count the corpus afresh
         self._show_project_progress()
-        if not (current is not None and self.select_trace(current)) and self.trace_proxy.rowCount():
+        if not (current is not None and self.select_trace(current)) and self.trace_model.rowCount():
             self.trace_table.selectRow(0)
 
     def select_trace(self, trace_id: int) -> bool:
         """Select a trace in the list (clearing the filter if it hides it); False if unknown."""
-        row = self.trace_model.row_of(trace_id)
-        if row < 0:
+        if self.trace_model.position_of(trace_id) < 0:
             return False
-        proxy_index = self.trace_proxy.mapFromSource(self.trace_model.index(row, 0))
-        if not proxy_index.isValid():
+        if self.trace_model.row_of(trace_id) < 0:
             self.filter_box.clear()
-            proxy_index = self.trace_proxy.mapFromSource(self.trace_model.index(row, 0))
-        self.trace_table.selectRow(proxy_index.row())
+        self.trace_table.selectRow(self.trace_model.row_of(trace_id))
         if self.trace_id != trace_id:  # selecting the selected row emits nothing
             self.load_trace(trace_id)
         return True
 
     def select_trace_named(self, name: str) -> bool:
-        for row in self.trace_model.rows:
-            if row.name == name:
-                return self.select_trace(row.trace_id)
-        return False
+        assert self.store is not None
+        trace_id = trace_list.trace_id_named(self.store, name)
+        return trace_id is not None and self.select_trace(trace_id)
+
+    def background_busy(self) -> bool:
+        """Figures of the project (list, corpus) are still being computed off the GUI thread."""
+        return self.trace_model.busy() or self.corpus_worker is not None
+
+    def settle(self) -> None:
+        """Wait for the background figures and show them (screenshots): nothing is pending."""
+        self.trace_model.wait()
+        while self.corpus_worker is not None:
+            self.corpus_worker.wait()
+            QApplication.processEvents()
 
     def _trace_selection_changed(self, selected: QItemSelection, _: QItemSelection) -> None:
         indexes = selected.indexes()
@@ -453,23 +489,35 @@ class MainWindow(QMainWindow):
 
     def load_trace(self, trace_id: int) -> None:
         assert self.store is not None
-        text, question = self.store.conn.execute(
-            "SELECT text, question FROM traces WHERE id = ?", (trace_id,)
-        ).fetchone()
+        text, question = trace_list.trace_text(self.store, trace_id)
+        tally = self.corpus_tally
+        if tally is not None and tally.annotator == self.annotator:
+            tally.leave(self._my_counts())  # the trace's label changes join the corpus base
+        elif tally is not None and self._my_counts()[0].sum():
+            self.corpus_tally = None  # I labeled while the model's labels stood for the corpus
         self.trace_id = trace_id
         steps = labeling.load_steps(self.store, trace_id, self.annotator)
         self.question.setPlainText(question)
         self.trace_view.step_model.set_trace(text, steps)
+        if self.corpus_tally is not None:
+            self.corpus_tally.enter(trace_id, self._my_counts())
         if self.settings.get("target_embeddings", True):
-            model = self.trace_view.step_model
-            self.embeddings.request(trace_id, [model.step_text(i) for i in range(len(steps))])
+            self.encode_timer.start()
         self.reload_bonds()
         self.trace_view.go_to(0)
         self.trace_view.setFocus()
         self._show_progress()
         self.refresh_trace_structure()
-        self.metrics.set_trace(trace_id)
+        if self._metrics is not None:
+            self._metrics.set_trace(trace_id)
         self._show_position()
+
+    def encode_steps(self) -> None:
+        """Ask for the shown trace's step embeddings (encoded in a low-priority thread)."""
+        if self.trace_id is not None:
+            model = self.trace_view.step_model
+            texts = [model.step_text(i) for i in range(model.rowCount())]
+            self.embeddings.request(self.trace_id, texts)
 
     def reload_bonds(self) -> None:
         """Re-read every annotator's bonds of the shown trace for the gutter (one query)."""
@@ -490,27 +538,72 @@ class MainWindow(QMainWindow):
             behaviors, transitions, f"<b>This trace</b> ({who}, {behaviors.sum()} steps)"
         )
 
+    def _my_counts(self) -> Tally:
+        """My labels of the shown trace, counted as the corpus counts them."""
+        return labeling.label_counts([step.label for step in self.trace_view.step_model.steps])
+
     def refresh_corpus(self) -> None:
         """The panel's corpus side: my labels over the project, or the newest model's when I
-        have none yet. One grouped SQL query (structure.transition_counts); called on a
-        debounce timer after labeling, never per keystroke. The metrics dock hears of it here."""
+        have none yet. Called on a debounce timer after labeling, never per keystroke: it adds
+        the shown trace's label changes to the last snapshot (CorpusTally); a snapshot is
+        counted in a worker thread (structure.corpus_snapshot) when there is none or it shows
+        the model's labels and I have labeled. The metrics dock hears of it here."""
+        if self.store is not None and self._metrics is not None:
+            self._metrics.labels_changed(self.store)
         if self.store is not None:
-            self.metrics.labels_changed(self.store)
             self.refresh_review()
         if self.store is None or not self.structure_dock.isVisible():
             return
-        who = self.annotator
-        counts = transition_counts(self.store, Selection(annotator=who))
-        if not counts.behaviors.sum():
-            model = labeling.newest_model_annotator(self.store)
-            if model is not None:
-                who = model
-                counts = transition_counts(self.store, Selection(annotator=who))
+        tally = self.corpus_tally
+        if tally is not None and (
+            tally.annotator == self.annotator or not self._my_counts()[0].sum()
+        ):
+            self._show_corpus_tally()
+            return
+        if self.corpus_worker is not None:
+            self.corpus_again = True
+            return
+        kwargs = {"annotator": self.annotator, "trace_id": self.trace_id}
+        large = self.trace_model.large()
+
+        def job(store: Store) -> CorpusSnapshot:
+            if large:  # one scan of millions of labels: in a child, off this process's GIL
+                return call_in_child(store.path, corpus_snapshot, kwargs)
+            return corpus_snapshot(store, **kwargs)
+
+        worker = CallWorker(self.store.path, job)
+        worker.succeeded.connect(self._corpus_counted)
+        worker.finished.connect(lambda: self._corpus_done(worker))
+        self.corpus_worker = worker
+        worker.start()
+
+    def _corpus_done(self, worker: CallWorker) -> None:
+        worker.wait()  # `finished` comes just before the thread ends
+        worker.deleteLater()
+        if self.corpus_worker is worker:
+            self.corpus_worker = None
+            if self.corpus_again:
+                self.corpus_again = False
+                self.refresh_corpus()
+
+    def _corpus_counted(self, snapshot: CorpusSnapshot) -> None:
+        if snapshot.trace_id != self.trace_id or self.corpus_again:
+            self.corpus_again = True  # another trace is shown by now, or labels moved on
+            return
+        self.corpus_tally = CorpusTally(snapshot)
+        self._show_corpus_tally()
+
+    def _show_corpus_tally(self) -> None:
+        tally = self.corpus_tally
+        assert tally is not None
+        behaviors, transitions, traces = tally.shown(self._my_counts())
+        if tally.annotator != self.annotator:  # the model's labels: mine do not change them
+            behaviors, transitions, traces = tally.behaviors, tally.transitions, tally.traces
         self.structure.corpus.set_counts(
-            counts.behaviors,
-            counts.transitions,
-            f"<b>Corpus</b> ({who}, {counts.traces} trace{'s' * (counts.traces != 1)},"
-            f" {counts.behaviors.sum()} steps)",
+            behaviors,
+            transitions,
+            f"<b>Corpus</b> ({tally.annotator}, {traces} trace{'s' * (traces != 1)},"
+            f" {behaviors.sum()} steps)",
         )
 
     def _structure_shown(self, visible: bool) -> None:
@@ -584,7 +677,8 @@ class MainWindow(QMainWindow):
         assert self.store is not None
         row = self.trace_view.current_row()
         trace_id, self.trace_id = self.trace_id, None
-        self.trace_model.set_rows(labeling.trace_rows(self.store, self.annotator))
+        self.corpus_tally = None  # labels changed outside the keyboard path
+        self.trace_model.open(self.store, self.annotator)
         self._show_project_progress()
         if trace_id is not None:
             self.select_trace(trace_id)
@@ -612,8 +706,12 @@ class MainWindow(QMainWindow):
             self.trace_model.set_progress(self.trace_id, model.labeled(), model.agreement())
         self._show_project_progress()
 
+    def _figures_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"could not count the project's steps: {message}", 5000)
+        self._show_project_progress()
+
     def _show_project_progress(self) -> None:
-        self.project_progress.set_progress(*self.trace_model.totals())
+        self.project_progress.set_progress(self.trace_model.totals())
 
     def label_step(self, row: int, behavior: str) -> None:
         """Store the label with the time spent on the step; R asks for a target, others go on."""
@@ -717,6 +815,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"nothing to {what}", 3000)
             return
         trace_id, row = labeling.step_location(self.store, change.step_id)
+        self.corpus_tally = None  # the change may be in a trace that is not shown
         if trace_id != self.trace_id:
             self.select_trace(trace_id)
             self.corpus_timer.start()
@@ -768,9 +867,11 @@ class MainWindow(QMainWindow):
         self.settings["annotator"] = name
         save_settings(self.settings)
         self.annotator_label.setText(f"annotator: {name}")
-        self.metrics.me = name
+        if self._metrics is not None:
+            self._metrics.me = name
         trace_id, self.trace_id = self.trace_id, None
-        self.trace_model.set_rows(labeling.trace_rows(self.store, name))  # type: ignore[arg-type]
+        self.corpus_tally = None  # another annotator's labels
+        self.trace_model.open(self.store, name)  # type: ignore[arg-type]
         self._show_project_progress()
         if trace_id is not None:
             self.select_trace(trace_id)
@@ -1037,7 +1138,12 @@ class MainWindow(QMainWindow):
             self.worker.wait()
         self.corpus_timer.stop()
         self.trace_structure_timer.stop()
-        self.metrics.shutdown()
+        self.encode_timer.stop()
+        self.trace_model.shutdown()
+        if self.corpus_worker is not None:
+            self.corpus_worker.wait()
+        if self._metrics is not None:
+            self._metrics.shutdown()
         self.embeddings.shutdown()
         if self.store is not None:
             self.store.close()

@@ -2,8 +2,10 @@
 for the shown trace and for the whole corpus, side by side.
 
 The trace's side is counted from the labels the view already holds (no query, cheap enough per
-keystroke); the corpus side comes from `structure.transition_counts` in SQL and is refreshed by
-the window on a debounce timer, never once per keystroke.
+keystroke). The corpus side is an incrementally kept aggregate (`CorpusTally`): a snapshot counted
+in a worker thread (`structure.corpus_snapshot`, one scan of the project) when the project, the
+annotator or labels outside the keyboard path change, plus what the labels in memory changed
+since; the window updates it on a debounce timer, never once per keystroke.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
 from bondscope.domain import BEHAVIORS
-from bondscope.services.structure import transition_matrix
+from bondscope.services.structure import CorpusSnapshot, transition_matrix
 from bondscope.ui.trace_view import BEHAVIOR_COLORS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QTransform
@@ -107,6 +109,39 @@ class StructureSide:
                 color = DARK if percent[i, j] > 60 else LIGHT
                 if text.color != color:
                     text.setColor(color)
+
+
+Tally = tuple[np.ndarray, np.ndarray]  # (behaviors[4], transitions[4, 4]) of one trace
+
+
+class CorpusTally:
+    """Corpus counts kept current without re-reading the project: the snapshot's counts, plus,
+    for each trace shown since, its counts now minus its counts when the snapshot or the trace
+    was taken (whichever came later). Labels are written only in the shown trace."""
+
+    def __init__(self, snapshot: CorpusSnapshot) -> None:
+        self.annotator = snapshot.annotator
+        self.behaviors = snapshot.counts.behaviors.copy()
+        self.transitions = snapshot.counts.transitions.copy()
+        self.traces = snapshot.counts.traces
+        self.trace_id = snapshot.trace_id
+        self.start: Tally = (snapshot.trace_behaviors, snapshot.trace_transitions)
+
+    def leave(self, now: Tally) -> None:
+        """The shown trace is left with counts `now`: fold its change into the base."""
+        self.behaviors, self.transitions, self.traces = self.shown(now)
+
+    def enter(self, trace_id: int, now: Tally) -> None:
+        self.trace_id, self.start = trace_id, now
+
+    def shown(self, now: Tally) -> tuple[np.ndarray, np.ndarray, int]:
+        """(behaviors, transitions, labeled traces) with the shown trace at `now`."""
+        was, labeled = self.start[0].sum() > 0, now[0].sum() > 0
+        return (
+            self.behaviors - self.start[0] + now[0],
+            self.transitions - self.start[1] + now[1],
+            self.traces + int(labeled) - int(was),
+        )
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

@@ -8,6 +8,11 @@ raises Cancelled, and its transaction (import, pre-label) or staged output (expo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -209,3 +214,68 @@ class FidelityWorker(ServiceWorker):
         return fidelity(
             store, self.plugins, self.run_id, prelabeler=self.prelabeler, progress=progress
         )
+
+
+NICE = 19  # background threads' nice value (Linux): the GUI thread comes first
+
+
+def lower_priority() -> None:
+    """Give the calling thread (only it, on Linux) the lowest CPU priority; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        # Not permitted (some sandboxes): the thread keeps the default priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+
+
+# A service call in a child Python: module, function, project path and nice value as arguments,
+# keyword arguments pickled on stdin, the result pickled on stdout.
+CHILD_CALL = """
+import os, pickle, sys
+from importlib import import_module
+module, function, project, nice = sys.argv[1:5]
+if hasattr(os, "setpriority"):
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+    except OSError:
+        pass
+from bondscope.store import Store
+kwargs = pickle.loads(sys.stdin.buffer.read())
+with Store(project, create=False) as store:
+    result = getattr(import_module(module), function)(store, **kwargs)
+sys.stdout.buffer.write(pickle.dumps(result))
+"""
+
+
+def call_in_child(
+    project: Path,
+    function: Callable[..., Any],
+    kwargs: dict[str, Any],
+    cancel: threading.Event | None = None,
+) -> Any:
+    """`function(Store(project), **kwargs)` run in a child Python, for long reads of a large
+    project: numpy and sqlite3 there never hold this process's GIL, which a GUI thread that
+    calls into Python for every cell it paints would otherwise queue behind. Raises Cancelled
+    when `cancel` is set (the child is killed), RuntimeError with its last error line."""
+    command = [sys.executable, "-c", CHILD_CALL, function.__module__, function.__name__]
+    process = subprocess.Popen(
+        [*command, str(project), str(NICE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    outputs: list[bytes] = []
+    talker = threading.Thread(
+        target=lambda: outputs.extend(process.communicate(pickle.dumps(kwargs))), daemon=True
+    )
+    talker.start()
+    while talker.is_alive():
+        talker.join(0.05)
+        if cancel is not None and cancel.is_set():
+            process.kill()
+            talker.join()
+            raise Cancelled()
+    out, err = outputs
+    if process.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit status {process.returncode}")
+    return pickle.loads(out)

@@ -51,6 +51,8 @@ def open_window(qtbot) -> Iterator:
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)
+        # The list's and the corpus's figures are computed in threads: start from them shown.
+        qtbot.waitUntil(lambda: not window.background_busy(), timeout=30_000)
         return window
 
     yield open_

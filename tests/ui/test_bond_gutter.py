@@ -168,6 +168,6 @@ def test_trace_names_elide_in_the_middle_with_a_full_tooltip(project, open_windo
     window = open_window(project)
     table = window.trace_table
     assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
-    index = window.trace_proxy.index(0, 0)
+    index = window.trace_model.index(0, 0)
     assert index.data() in index.data(Qt.ItemDataRole.ToolTipRole)
     assert table.columnWidth(0) > max(table.columnWidth(c) for c in range(1, 5))

@@ -184,10 +184,10 @@ def test_navigation_keys(qtbot, project, open_window) -> None:
 
 def test_filter_box_narrows_the_trace_list(qtbot, project, open_window) -> None:
     window = open_window(project)
-    assert window.trace_proxy.rowCount() == 3
+    assert window.trace_model.rowCount() == 3
     qtbot.keyClicks(window.filter_box, "qwen")
-    assert window.trace_proxy.rowCount() == 1
-    name = window.trace_proxy.index(0, 0).data()
+    assert window.trace_model.rowCount() == 1
+    name = window.trace_model.index(0, 0).data()
     assert "qwen" in name
 
 

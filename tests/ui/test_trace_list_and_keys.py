@@ -49,14 +49,14 @@ def click_header(qtbot, window, column: int) -> None:
 
 
 def column(window, col: int, role=Qt.ItemDataRole.EditRole) -> list:
-    proxy = window.trace_proxy
-    return [proxy.index(row, col).data(role) for row in range(proxy.rowCount())]
+    model = window.trace_model
+    return [model.index(row, col).data(role) for row in range(model.rowCount())]
 
 
 def test_columns_sort_by_header_clicks_and_filter(qtbot, project, open_window) -> None:
     add_model_labels(project, 2, CONFIDENCES)
     window = open_window(project)
-    headers = [window.trace_proxy.headerData(c, Qt.Orientation.Horizontal) for c in range(7)]
+    headers = [window.trace_model.headerData(c, Qt.Orientation.Horizontal) for c in range(7)]
     assert headers == [
         "name",
         "model",
@@ -88,23 +88,23 @@ def test_columns_sort_by_header_clicks_and_filter(qtbot, project, open_window) -
     assert hint0 is not None
     click_header(qtbot, window, PERCENT)
     click_header(qtbot, window, PERCENT)  # descending: the labeled trace first
-    first = window.trace_proxy.index(0, PERCENT)
+    first = window.trace_model.index(0, PERCENT)
     assert first.data(Qt.ItemDataRole.EditRole) == pytest.approx(2 / 95)
-    assert window.trace_proxy.index(0, AGREEMENT).data() == "50%"
+    assert window.trace_model.index(0, AGREEMENT).data() == "50%"
     assert column(window, AGREEMENT, Qt.ItemDataRole.DisplayRole)[1:] == ["", ""]
     assert window.project_progress.labeled == 2
     assert window.project_progress.total == 95 + 87 + 51
 
     # A fresh read from SQLite gives the same agreement as the in-memory update.
     window.reload_traces()
-    assert window.trace_proxy.index(0, AGREEMENT).data() == "50%"
+    assert window.trace_model.index(0, AGREEMENT).data() == "50%"
 
     qtbot.keyClicks(window.filter_box, "llama")
-    assert window.trace_proxy.rowCount() == 1
-    assert "llama" in window.trace_proxy.index(0, 1).data()
+    assert window.trace_model.rowCount() == 1
+    assert "llama" in window.trace_model.index(0, 1).data()
     window.filter_box.clear()
     qtbot.keyClicks(window.filter_box, "thought-anchors")  # the source column
-    assert window.trace_proxy.rowCount() == 3
+    assert window.trace_model.rowCount() == 3
 
 
 def test_brace_jumps_to_the_next_low_confidence_step(qtbot, project, open_window) -> None:

@@ -131,6 +131,7 @@ def test_import_runs_in_a_worker_with_progress(qtbot, tmp_path, open_window) -> 
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
     assert window.trace_model.rowCount() == 3
+    qtbot.waitUntil(lambda: not window.background_busy())  # the figures are counted in a thread
     assert window.project_progress.total == 95 + 87 + 51
     assert window.start_import(paths) is not None  # the next job may start
     qtbot.waitUntil(lambda: not window.worker.isRunning(), timeout=30_000)
@@ -177,5 +178,6 @@ def test_prelabel_this_trace_refreshes_hints_and_uncertainty(qtbot, project, ope
     assert [s.confidence for s in steps] == [stored[i] for i in range(len(steps))]
     row = window.trace_model.rows[window.trace_model.row_of(trace_id)]
     assert row.uncertainty == pytest.approx(1 - sum(stored.values()) / len(stored))
+    qtbot.waitUntil(lambda: not window.background_busy())  # the corpus is counted in a thread
     assert report.annotator in window.structure.corpus.title.text  # the newest model's labels
     assert "pre-labeling done" in window.statusBar().currentMessage()
