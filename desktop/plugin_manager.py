@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "bondscope.plugins.sentence_segmenter",
     "bondscope.plugins.given_segmenter",
     "bondscope.plugins.parquet_export",
+    "bondscope.plugins.parquet_tables",
     "bondscope.plugins.csv_export",
     "bondscope.plugins.behavior_distribution",
     "bondscope.plugins.transition_matrix",

@@ -27,6 +27,7 @@ def test_builtins_are_ordinary_plugins():
         "r1-json",
         "step-lists",
         "text",
+        "parquet",
     }
     assert set(plugins.segmenters()) == {"paragraph", "sentence", "given"}
     assert {"bondscope-jsonl", "parquet", "csv"} <= set(plugins.exporters())

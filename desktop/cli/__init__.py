@@ -3,7 +3,7 @@
 `base` holds the group and shared helpers; each other module adds the commands of one area.
 """
 
-from bondscope.cli import classifier, data, gui, structure, synthesis  # noqa: F401 (registers commands)
+from bondscope.cli import batch, classifier, data, gui, structure, synthesis  # noqa: F401 (registers commands)
 from bondscope.cli.base import cli, json_safe, plugins
 from bondscope.cli.structure import parse_sides
 
