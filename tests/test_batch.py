@@ -51,7 +51,7 @@ def generated(prefix: str, n: int, model: str, split: str, seed: int) -> list[di
             "source": split,
             "model": model,
             "question": f"{prefix} question {i}",
-            "text": "\n\n".join(rng.choice(texts) for _ in range(rng.randint(4, 8))),
+            "text": "\n\n".join(rng.choice(texts) for _ in range(rng.randint(2, 5))),
             "answer": "",
             "meta": {"split": split, "n": i},
         }
@@ -199,22 +199,26 @@ def metrics_data(db: Path, name: str, *options: str) -> list[dict]:
 def test_batch_metrics_equal_metrics_and_compare(single, shards):
     out, _ = shards
     model = annotator(single)
+    batch = {}
     for by, single_by in (("model", "model"), ("meta.split", "source")):
-        batch = invoke("batch", "metrics", "--input", str(out), "--by", by, "--annotator", model)
-        groups = [entry["group"] for entry in batch["results"]]
+        batch[by] = invoke(
+            "batch", "metrics", "--input", str(out), "--by", by, "--annotator", model
+        )
+        groups = [entry["group"] for entry in batch[by]["results"]]
         for name in ("transition-matrix", "behavior-distribution"):
             expected = metrics_data(single, name, "--by", single_by, "--annotator", model)
             assert groups == [entry["group"] for entry in expected]
-            assert [entry[name] for entry in batch["results"]] == [e["result"] for e in expected]
+            assert [entry[name] for entry in batch[by]["results"]] == [
+                entry["result"] for entry in expected
+            ]
     # the pooled corpus, with the same mixing warnings, and the comparison of the two models
-    batch = invoke("batch", "metrics", "--input", str(out), "--annotator", model, "--by", "model")
     pooled = invoke("batch", "metrics", "--input", str(out), "--annotator", model)
     single_pooled = invoke(
         "metrics", "transition-matrix", "--db", str(single), "--annotator", model
     )
     assert pooled["results"][0]["transition-matrix"] == single_pooled["results"][0]["result"]
     assert pooled["warnings"] == single_pooled["warnings"]
-    (pair,) = batch["comparisons"]
+    (pair,) = batch["model"]["comparisons"]
     compared = invoke(
         "compare", "--db", str(single), "--model", "m1", "--annotator", model,
         "--db", str(single), "--model", "m2", "--annotator", model,
@@ -281,11 +285,11 @@ def test_bad_input_is_one_line_and_leaves_no_output(ray_local, tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_completes(ray_local, tmp_path):
     """Ctrl+C to a driver connected to a running cluster (the module's Ray, by address)."""
-    write_jsonl(tmp_path / "many.jsonl", generated("c", 96, "m1", "alpha", seed=6))
+    write_jsonl(tmp_path / "many.jsonl", generated("c", 64, "m1", "alpha", seed=6))
     out = tmp_path / "out"
     address = ray_local.get_runtime_context().gcs_address
     args = ["batch", "prelabel", "--input", str(tmp_path / "many.jsonl"), "--output", str(out),
-            "--shard-traces", "16", "--workers", "1"]  # fmt: skip
+            "--shard-traces", "8", "--batch-size", "8", "--workers", "1"]  # fmt: skip
     driver = subprocess.Popen(
         [*BONDSCOPE, *args, "--ray-address", address],
         stdout=subprocess.PIPE,
@@ -303,13 +307,13 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(ray_local, tmp_path):
     assert "cancelled; the shards written so far are kept" in stderr
     assert "Traceback" not in stderr
     written = [p for p in out.iterdir() if p.is_dir()]
-    assert 1 <= len(written) < 6 and not list(out.glob(".staging-*"))
+    assert 1 <= len(written) < 8 and not list(out.glob(".staging-*"))
     resumed = invoke(*args)
     assert resumed["shards_skipped"] == len(written)
-    assert resumed["shards_written"] == 6 - len(written)
+    assert resumed["shards_written"] == 8 - len(written)
     ids = [r["trace_id"] for p in out.iterdir() if p.is_dir()
            for r in pq.read_table(p / "traces.parquet").to_pylist()]  # fmt: skip
-    assert sorted(ids) == sorted(f"c-{i}" for i in range(96))
+    assert sorted(ids) == sorted(f"c-{i}" for i in range(64))
 
 
 def test_without_ray_the_core_imports_and_batch_says_how_to_install(tmp_path):

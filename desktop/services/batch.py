@@ -69,7 +69,7 @@ FORMAT = "bondscope-batch/1"
 STAGING = ".staging-"
 SHARD_TRACES = 1024
 READ_CPUS = 0.5  # a reader task's CPU share: reading is light next to encoding
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1  # every chunk its own block: actors share out even a small file's chunks
 # Everything that changes what a shard holds: a rerun must use the same values.
 SETTINGS = ("annotator", "batch_size", "shard_traces", "segmenter", "options")
 
@@ -114,20 +114,24 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 def _data_settings(ray: Any) -> Iterator[None]:
     """Ray Data settings for our jobs, restored afterwards (the caller's session may run others).
 
-    Our progress bar replaces Ray Data's, which would fight it on the terminal. Blocks of a few
-    MB (instead of 128) let labeled chunks reach the writer, and the bar, as they are done.
+    Our progress bar replaces Ray Data's, which would fight it on the terminal. One chunk per
+    block (instead of up to 128 MB) spreads a file's chunks over all actors and lets each
+    labeled chunk reach the writer, and the bar, as soon as it is done.
     """
     context = ray.data.DataContext.get_current()
     saved = context.enable_progress_bars, context.target_max_block_size
     context.enable_progress_bars, context.target_max_block_size = False, BLOCK_BYTES
-    quiet = logging.getLogger("ray.data._internal.progress")  # "progress bars disabled"
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    # Ray Data logs each execution at INFO, and says "progress bars disabled" as a warning
+    loggers = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name, level in loggers.items():
+        logging.getLogger(name).setLevel(level)
     try:
         yield
     finally:
         context.enable_progress_bars, context.target_max_block_size = saved
-        quiet.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 # -- pre-labeling ----------------------------------------------------------------------------
