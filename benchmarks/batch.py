@@ -66,8 +66,8 @@ def write_corpus(folder: Path, repeat: int) -> Path:
     return path
 
 
-def single_process(corpus: Path, folder: Path) -> tuple[int, float, dict]:
-    with Store(folder / "single.db", create=True) as store:
+def single_process(corpus: Path, db: Path) -> tuple[int, float, dict]:
+    with Store(db, create=True) as store:
         import_paths(store, Plugins(), [corpus])
         report = prelabel(store, Plugins(), MODEL, provider="cpu")
         labels = {
@@ -89,16 +89,19 @@ def shard_labels(out: Path) -> dict:
 
 def stage_rates(corpus: Path, folder: Path) -> None:
     """Per-core rates of the parts of a batch worker that stay on the CPU when the encoder runs
-    on a GPU (tokenizing, context features and head), and of the driver's shard writing."""
+    on a GPU (tokenizing, context features and head), and of the driver's shard writing.
+
+    Each part is timed on its own (the features from encodings computed beforehand), so the
+    figures do not depend on subtracting two runs made under different load."""
     from bondscope.models.classifier import StepClassifier, default_model_dir, step_texts
+    from bondscope.models.features import trace_features
     from bondscope.plugins.parquet_export import ParquetExporter
 
     traces = list(BondscopeJsonl().read(corpus, {}))
     steps = sum(len(trace.steps) for trace in traces)
-    groups = [traces[at : at + 16] for at in range(0, len(traces), 16)]
     classifier = StepClassifier(default_model_dir(), provider="cpu", threads=1)
-    encoder = classifier.featurize.encoder
-    texts = [[text for trace in group for text in step_texts(trace)] for group in groups]
+    encoder, features = classifier.featurize.encoder, classifier.featurize.groups
+    texts = [step_texts(trace) for trace in traces]
 
     def timed(function) -> float:  # noqa: ANN001 - a no-argument call
         function()  # warm-up
@@ -106,21 +109,23 @@ def stage_rates(corpus: Path, folder: Path) -> None:
         function()
         return time.perf_counter() - began
 
-    full = timed(lambda: [classifier.predict_proba(group) for group in groups])
-    encode = timed(lambda: [encoder.encode_all(group) for group in texts])
-    tokenize = timed(lambda: [encoder.tokenizer.encode_batch(group) for group in texts])
-    cpu_side = tokenize + full - encode
+    encodings = [encoder.encode_all(step) for step in texts]
+
+    def context_and_head() -> None:
+        for encoded, step in zip(encodings, texts, strict=True):
+            classifier.head.predict_proba(trace_features(encoded, step, features))
+
+    tokenize = timed(lambda: [encoder.tokenizer.encode_batch(step) for step in texts])
+    encode = timed(lambda: [encoder.encode_all(step) for step in texts])
+    context = timed(context_and_head)
     print(f"per core, {steps:,} steps (threads=1, CPU provider):")
-    print(
-        f"  whole pre-labeler {steps / full:,.0f} steps/s; ONNX encoder on the CPU (no "
-        f"tokenizing) {steps / (encode - tokenize):,.0f} steps/s"
-    )
+    print(f"  ONNX encoder on the CPU, int8, tokenizing included: {steps / encode:,.0f} steps/s")
     print(
         f"  tokenize {steps / tokenize:,.0f} steps/s; context features + head "
-        f"{steps / (full - encode):,.0f} steps/s; together (what stays on the CPU with a GPU "
-        f"encoder) {steps / cpu_side:,.0f} steps/s"
+        f"{steps / context:,.0f} steps/s; together (what stays on the CPU with a GPU encoder) "
+        f"{steps / (tokenize + context):,.0f} steps/s"
     )
-    payloads = [pickle.dumps(group) for group in groups]
+    payloads = [pickle.dumps(traces[at : at + 16]) for at in range(0, len(traces), 16)]
     write = timed(
         lambda: ParquetExporter().export(
             [trace for payload in payloads for trace in pickle.loads(payload)],
@@ -142,7 +147,7 @@ def main() -> None:
         if args.stages_only:
             stage_rates(corpus, folder)
             return
-        steps, seconds, expected = single_process(corpus, folder)
+        steps, seconds, expected = single_process(corpus, folder / "single.db")
         traces = sum(1 for _ in corpus.open(encoding="utf-8"))
         print(f"corpus: {traces} traces, {steps:,} steps; cpu_count={os.cpu_count()}")
         print(
@@ -175,6 +180,8 @@ def main() -> None:
                     f"(at {progress.at - progress.began:.1f} s) ~{steady:,.0f} steps/s; "
                     f"labels equal to single-process: {same:,}/{len(expected):,}"
                 )
+        steps, seconds, _ = single_process(corpus, folder / "again.db")
+        print(f"single-process prelabel again, after the batch: {steps / seconds:,.0f} steps/s")
         stage_rates(corpus, folder)
 
 
