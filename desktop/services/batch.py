@@ -662,6 +662,7 @@ def count_shards(
 class GroupResult:
     value: str | None  # the group's model, source or meta value (None: no grouping)
     selection: str  # what was counted, as `metrics` describes a selection
+    label: str  # the group alone (`model=m1`, or `all labels` without grouping)
     labeled: CountedSelection
     metrics: dict[str, Any]  # metric name -> MetricResult
 
@@ -752,13 +753,14 @@ def batch_metrics(
         parts, warnings = counts(grouping[0]), []
     groups = []
     for value, part in parts.items():
-        selection = f"annotator={annotator}" + ("" if grouping is None else f", {by}={value}")
+        label = "all labels" if grouping is None else f"{by}={value}"
+        selection = f"annotator={annotator}" + ("" if grouping is None else f", {label}")
         labeled = CountedSelection(selection, part)
         results = {
             name: plugins.call("metric", name, plugins.get("metric", name).compute, labeled)
             for name in METRICS
         }
-        groups.append(GroupResult(value, selection, labeled, results))
+        groups.append(GroupResult(value, selection, label, labeled, results))
     return BatchMetrics(
         annotator, by, len(folders), groups, _comparisons(groups, targets, alpha), warnings
     )
@@ -788,8 +790,10 @@ def _resolve_annotator(
 def _comparisons(
     groups: list[GroupResult], targets: list[Any], alpha: float
 ) -> list[dict[str, Any]]:
-    """Each pair of groups, then each group against each preset, as `compare` reports them."""
-    sides = [(group.selection, group.labeled) for group in groups]
+    """Each pair of groups, then each group against each preset, as `compare` reports them.
+
+    Groups are named by their value (`model=m1`): the annotator is the same on every side."""
+    sides = [(group.label, group.labeled) for group in groups]
     pairs = list(combinations(sides, 2)) + [
         (side, (f"preset {target.id}", target)) for side in sides for target in targets
     ]
