@@ -86,6 +86,10 @@ class InputError(ValueError):
         # One line, even when a file name, a field name or a message holds a line break.
         return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        """Pickles with its location (Ray workers send their errors to the driver)."""
+        return type(self), (self.message, self.path, self.line, self.field)
+
     def located(self, path: str | Path, line: int | None = None) -> InputError:
         """Fill in the location when the error was raised by code that did not know it."""
         return InputError(

@@ -5,7 +5,7 @@ every folder under the user models dir (`bondscope train --out NAME` writes ther
 `card.json` is registered under its own name. The version comes from the model card, so labels
 are stored as `model:NAME@VERSION`. Nothing is loaded until the first `predict`: listing plugins
 stays instant, and the encoder (exported on first use into the user cache) is built only when
-needed. `configure(provider=...)` is called by the pre-label service before predicting.
+needed. The pre-label services call `configure(provider=..., threads=...)` before predicting.
 """
 
 from __future__ import annotations
@@ -36,12 +36,14 @@ class OnnxPrelabeler:
         score = f", held-out macro-F1 {metrics['macro_f1']:.2f}" if "macro_f1" in metrics else ""
         self.description = f"MiniLM encoder (ONNX) + {card['head']['kind']} head{score}"
         self.provider = "auto"
+        self.threads: int | None = None
         self._classifier: StepClassifier | None = None
 
-    def configure(self, *, provider: str = "auto") -> None:
-        """Choose the ONNX provider (auto, cuda, cpu) before the next `predict`."""
-        if provider != self.provider:
-            self.provider = provider
+    def configure(self, *, provider: str = "auto", threads: int | None = None) -> None:
+        """Choose the ONNX provider (auto, cuda, cpu) and, for the CPU, the session's threads
+        (None: all cores; Ray actors sharing a node take one share each) before `predict`."""
+        if (provider, threads) != (self.provider, self.threads):
+            self.provider, self.threads = provider, threads
             self._classifier = None
 
     @property
@@ -50,7 +52,9 @@ class OnnxPrelabeler:
 
     def predict(self, traces: Sequence[Trace]) -> list[list[StepPrediction]]:
         if self._classifier is None:
-            self._classifier = StepClassifier(self.folder, provider=self.provider)
+            self._classifier = StepClassifier(
+                self.folder, provider=self.provider, threads=self.threads
+            )
         out = []
         for probabilities in self._classifier.predict_proba(traces):
             out.append(

@@ -3,7 +3,15 @@
 `base` holds the group and shared helpers; each other module adds the commands of one area.
 """
 
-from bondscope.cli import classifier, data, gold, gui, structure, synthesis  # noqa: F401 (registers commands)
+from bondscope.cli import (  # noqa: F401 (registers commands)
+    batch,
+    classifier,
+    data,
+    gold,
+    gui,
+    structure,
+    synthesis,
+)
 from bondscope.cli.base import cli, json_safe, plugins
 from bondscope.cli.structure import parse_sides
 

@@ -187,7 +187,7 @@ def import_paths(
         writer = TraceWriter(store, plugins, chosen_segmenter, run_id, report)
         for path, importer in plan:
             writer.annotator_kinds = getattr(importer, "annotator_kinds", {})
-            for trace in _read(plugins, importer, path, options):
+            for trace in read_traces(plugins, importer, path, options):
                 try:
                     validate_trace(trace)
                 except InputError as error:
@@ -213,7 +213,7 @@ def _summary(report: ImportReport) -> dict[str, int]:
     }
 
 
-def _read(
+def read_traces(
     plugins: Plugins, importer: Importer, path: Path, options: dict[str, str]
 ) -> Iterator[Trace]:
     """The importer's traces; a crash inside the plugin disables it and names it."""

@@ -126,10 +126,7 @@ def _label_batch(
         trace = store.load_trace(trace_id, annotators=[])
         step_ids.append([step_id for step_id, _ in store.active_steps(trace_id)])
         traces.append(trace)
-    predictions = plugins.call(
-        "prelabeler", prelabeler.name, prelabeler.predict, traces, limited=True
-    )
-    _check(plugins, prelabeler, traces, predictions)
+    predictions = predict(plugins, prelabeler, traces)
     stamp = now()
     rows = [
         (step_id, annotator_id, p.behavior, p.confidence, report.run_id, stamp)
@@ -144,6 +141,17 @@ def _label_batch(
         )
     report.traces += len(traces)
     report.steps += len(rows)
+
+
+def predict(
+    plugins: Plugins, prelabeler: Prelabeler, traces: list[Trace]
+) -> list[list[StepPrediction]]:
+    """The plugin's predictions for every step of the traces, checked (`services/batch` too)."""
+    predictions = plugins.call(
+        "prelabeler", prelabeler.name, prelabeler.predict, traces, limited=True
+    )
+    _check(plugins, prelabeler, traces, predictions)
+    return predictions
 
 
 def _check(

@@ -196,7 +196,11 @@ class Counts:
 
 def transition_counts(store: Store, selection: Selection) -> Counts:
     """The corpus-level counts of §3.2 for one annotator's labels (see `resolve_annotator`)."""
-    labels = label_sequences(store, selection)
+    return counts_of(label_sequences(store, selection))
+
+
+def counts_of(labels: Sequences) -> Counts:
+    """Counts of labels sorted by (trace, step); they are sums, so per-block counts add up."""
     transitions = np.bincount(labels.pair_codes(), minlength=16).reshape(4, 4)
     behaviors = np.bincount(labels.behavior, minlength=4)
     traces = int(np.count_nonzero(np.diff(labels.trace))) + 1 if len(labels.trace) else 0
@@ -410,31 +414,33 @@ def mixing_check(store: Store, selection: Selection, threshold: float = MIXING_R
             continue
         value_of = dict(store.conn.execute(f"SELECT id, {by} FROM traces"))
         values = np.array([value_of[int(i)] for i in ids], dtype=object)  # one per trace
-        matrices = {
-            value: transition_matrix(per_trace[values == value].sum(axis=0))
-            for value in sorted(set(values))
-        }
-        for (a, Pa), (b, Pb) in combinations(matrices.items(), 2):
-            r = pearson(Pa, Pb)
-            if r < threshold:  # NaN (an empty side) compares False: no claim either way
-                warnings.append(
-                    f"this selection mixes {by}s with different structures: r({a!r}, {b!r}) = "
-                    f"{r:.3f} < {threshold}; the pooled matrix describes neither (use --by {by})"
-                )
+        counts = {value: per_trace[values == value].sum(axis=0) for value in sorted(set(values))}
+        warnings += mixing_warnings(by, counts, threshold)
     return warnings
 
 
-class LabeledSelection:
-    """The `Labeled` a metric receives: counts computed in SQL on first use, then kept."""
+def mixing_warnings(
+    by: str, transitions: dict[str, np.ndarray], threshold: float = MIXING_R
+) -> list[str]:
+    """One warning per pair of `by` values whose transition counts give r < threshold."""
+    matrices = {value: transition_matrix(counts) for value, counts in transitions.items()}
+    warnings = []
+    for (a, Pa), (b, Pb) in combinations(matrices.items(), 2):
+        r = pearson(Pa, Pb)
+        if r < threshold:  # NaN (an empty side) compares False: no claim either way
+            warnings.append(
+                f"this selection mixes {by}s with different structures: r({a!r}, {b!r}) = "
+                f"{r:.3f} < {threshold}; the pooled matrix describes neither (use --by {by})"
+            )
+    return warnings
 
-    def __init__(self, store: Store, selection: Selection) -> None:
-        self.store = store
-        self.selection = resolve_annotator(store, selection)
-        self.name = self.selection.describe()
 
-    @cached_property
-    def _counts(self) -> Counts:
-        return transition_counts(self.store, self.selection)
+class CountedSelection:
+    """A `Labeled` over counts already summed (e.g. per block on a cluster, `services/batch`)."""
+
+    def __init__(self, name: str, counts: Counts) -> None:
+        self.name = name
+        self._counts = counts
 
     @property
     def traces(self) -> int:
@@ -453,6 +459,19 @@ class LabeledSelection:
         """None when some behavior is never left (P is not row-stochastic; smooth it first)."""
         P = self.transition_matrix()
         return stationary(P) if np.allclose(P.sum(axis=1), 1.0) else None
+
+
+class LabeledSelection(CountedSelection):
+    """The `Labeled` a metric receives: counts computed in SQL on first use, then kept."""
+
+    def __init__(self, store: Store, selection: Selection) -> None:
+        self.store = store
+        self.selection = resolve_annotator(store, selection)
+        self.name = self.selection.describe()
+
+    @cached_property
+    def _counts(self) -> Counts:
+        return transition_counts(self.store, self.selection)
 
 
 # -- presets: the paper's Fig. 5 teacher graphs ---------------------------------------------------
