@@ -33,6 +33,7 @@ DEFAULT_KEY_BINDINGS: dict[str, str] = {
 # first one shown in menus. Label keys stay in `key_bindings` (key -> behavior), as before.
 DEFAULT_SHORTCUTS: dict[str, list[str]] = {
     "accept": ["Return", "Enter"],
+    "clear": ["Delete", "Backspace"],
     "down": ["J", "Down"],
     "up": ["K", "Up"],
     "unlabeled": ["]"],

@@ -61,9 +61,10 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -144,6 +145,11 @@ class MainWindow(QMainWindow):
         self.trace_proxy.setFilterKeyColumn(-1)
         self.trace_proxy.setSortRole(SORT_ROLE)
         self.filter_box.textChanged.connect(self.trace_proxy.setFilterFixedString)
+        # Typing filters and stays in the box; Enter or Down hands the keyboard to the steps.
+        self.filter_box.returnPressed.connect(self.trace_view_focus)
+        QShortcut(QKeySequence(Qt.Key.Key_Down), self.filter_box, self.trace_view_focus).setContext(
+            Qt.ShortcutContext.WidgetShortcut
+        )
         self.trace_table = QTableView()
         self.trace_table.setModel(self.trace_proxy)
         self.trace_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -172,6 +178,7 @@ class MainWindow(QMainWindow):
         self.trace_view.selectionModel().currentChanged.connect(self._step_changed)
         self.trace_view.label_requested.connect(self.label_step)
         self.trace_view.accept_requested.connect(self.accept_suggestion)
+        self.trace_view.clear_requested.connect(self.clear_step)
         self.trace_view.undo_requested.connect(self.undo)
         self.trace_view.redo_requested.connect(self.redo)
         self.trace_view.help_requested.connect(self.show_shortcuts)
@@ -182,6 +189,7 @@ class MainWindow(QMainWindow):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.picker = TargetPicker(self)
         self.picker.picked.connect(self._target_picked)
+        self.picker.removed.connect(lambda: self._target_picked(None))
         self.picker.finished.connect(self._picker_closed)
 
         left = QWidget()
@@ -432,7 +440,8 @@ class MainWindow(QMainWindow):
             self.embeddings.request(trace_id, [model.step_text(i) for i in range(len(steps))])
         self.reload_bonds()
         self.trace_view.go_to(0)
-        self.trace_view.setFocus()
+        if not isinstance(QApplication.focusWidget(), QLineEdit):  # never while typing a filter
+            self.trace_view.setFocus()
         self._show_progress()
         self.refresh_trace_structure()
         self.metrics.set_trace(trace_id)
@@ -606,14 +615,25 @@ class MainWindow(QMainWindow):
         self.pending_target = row
         self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how)
 
-    def _target_picked(self, target: int) -> None:
+    def _target_picked(self, target: int | None) -> None:
+        """The step's target becomes the picked one (None: no target), replacing any other."""
         assert self.store is not None and self.pending_target is not None
         steps = self.trace_view.step_model.steps
         row = self.pending_target
-        labeling.set_bond(
-            self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
+        to_step = None if target is None else steps[target].step_id
+        labeling.set_target(self.store, steps[row].step_id, to_step, self.annotator)
+        self.refresh_step(row)
+
+    def clear_step(self, row: int) -> None:
+        """Remove my label (and an R step's target) from the step; undo brings both back."""
+        assert self.store is not None
+        labeling.set_label(
+            self.store, self.trace_view.step_model.steps[row].step_id, self.annotator, None
         )
         self.refresh_step(row)
+
+    def trace_view_focus(self) -> None:
+        self.trace_view.setFocus()
 
     def _picker_closed(self, _: int) -> None:
         if self.pending_target is not None:

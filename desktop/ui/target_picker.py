@@ -16,6 +16,7 @@ class TargetPicker(QDialog):
     """
 
     picked = Signal(int)  # the chosen target's step index
+    removed = Signal()  # 0, Delete or Backspace: the step has no target (any old one goes)
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -36,7 +37,8 @@ class TargetPicker(QDialog):
         ranking (embedding cosine, or TF-IDF while the embeddings are not ready)."""
         ranking = f"  (ranked by {how})" if how else ""
         self.caption.setText(
-            f"Step {step} reflects on which earlier step?  1-9 or Enter picks, Esc skips.{ranking}"
+            f"Step {step} reflects on which earlier step?  1-9 or Enter picks, 0 or Delete"
+            f" removes its target, Esc keeps it.{ranking}"
         )
         self.how = how
         self.list.clear()
@@ -65,6 +67,10 @@ class TargetPicker(QDialog):
 
     def _key(self, event: QKeyEvent) -> bool:
         text = event.text()
+        if text == "0" or event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.removed.emit()  # before `finished`
+            self.accept()
+            return True
         if text.isdigit() and text != "0":
             item = self.list.item(int(text) - 1)
             if item is not None:
