@@ -165,8 +165,12 @@ class MainWindow(QMainWindow):
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
-        for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Numbers are sized to their contents when the list is (re)read, not live: a live
+        # ResizeToContents re-measures every row of those columns on each label's dataChanged.
+        numbers = (3, PERCENT, UNCERTAINTY, AGREEMENT)
+        self.trace_model.modelReset.connect(
+            lambda: [self.trace_table.resizeColumnToContents(column) for column in numbers]
+        )
         self.trace_table.selectionModel().selectionChanged.connect(self._trace_selection_changed)
 
         # Questions can be pages long (agentic scenarios): scroll them in a few lines.
@@ -508,18 +512,20 @@ class MainWindow(QMainWindow):
     # -- active learning -------------------------------------------------------------------------
 
     def show_review_queue(self) -> ReviewQueue:
-        """Tools > Review Queue: the dock in front, its list fresh, keyboard on the list."""
+        """Tools > Review Queue: the dock in front, its list fresh; the keyboard stays on the
+        steps (a click or double-click in the queue goes there)."""
+        focus = QApplication.focusWidget()
         self.review_dock.show()
         self.review_dock.raise_()
         self.refresh_review()
-        self.review.table.setFocus()
+        (focus or self.trace_view).setFocus()
         return self.review
 
     def refresh_review(self) -> None:
-        """Re-read the queue, only while it is shown (one query, after the corpus debounce)."""
+        """Re-read the queue in its worker thread, only while it is shown (after the corpus
+        debounce, never inside a keystroke)."""
         if self.store is not None and self.review_dock.isVisible():
-            model = labeling.newest_model_annotator(self.store)
-            self.review.refresh(self.store, model, self.annotator)
+            self.review.refresh(self.store.path, self.annotator)
 
     def show_step(self, trace_id: int, row: int) -> None:
         """Go to a step of any trace (from the review queue) and hand the keyboard to it."""
@@ -994,6 +1000,7 @@ class MainWindow(QMainWindow):
         self.corpus_timer.stop()
         self.trace_structure_timer.stop()
         self.metrics.shutdown()
+        self.review.shutdown()
         self.embeddings.shutdown()
         if self.store is not None:
             self.store.close()

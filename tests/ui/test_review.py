@@ -78,8 +78,12 @@ def queue_rows(window) -> list[tuple[str, int, str, str]]:
 def test_review_queue_follows_the_service_and_jumps(qtbot, project, open_window) -> None:
     add_suggestions(project, SUGGESTIONS)
     window = open_window(project)
-    window.review_action.trigger()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    with qtbot.waitSignal(window.review.computed):  # read in a worker thread
+        window.review_action.trigger()
     assert window.review_dock.isVisible()
+    assert window.focusWidget() is window.trace_view  # the keyboard stays on the steps
     with Store(project) as store:
         expected = review.uncertain_steps(store, MODEL, ANNOTATOR)
     assert [(q.trace, q.step, q.suggestion, f"{q.confidence:.2f}") for q in expected] == (
