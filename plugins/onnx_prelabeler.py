@@ -5,7 +5,7 @@ every folder under the user models dir (`bondscope train --out NAME` writes ther
 `card.json` is registered under its own name. The version comes from the model card, so labels
 are stored as `model:NAME@VERSION`. Nothing is loaded until the first `predict`: listing plugins
 stays instant, and the encoder (exported on first use into the user cache) is built only when
-needed. `configure(provider=...)` is called by the pre-label service before predicting.
+needed. `set_provider(...)` is called by the pre-label service before predicting.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class OnnxPrelabeler:
         self.provider = "auto"
         self._classifier: StepClassifier | None = None
 
-    def configure(self, *, provider: str = "auto") -> None:
+    def set_provider(self, provider: str = "auto") -> None:
         """Choose the ONNX provider (auto, cuda, cpu) before the next `predict`."""
         if provider != self.provider:
             self.provider = provider

@@ -83,6 +83,7 @@ from PySide6.QtWidgets import (
 )
 
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
+DEFAULT_PRELABELER = "bondscope-minilm"  # the shipped classifier, as `bondscope prelabel`
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -804,7 +805,8 @@ class MainWindow(QMainWindow):
         if not names:
             QMessageBox.information(self, "Pre-label", "No pre-labeler plugin is installed.")
             return
-        name, ok = QInputDialog.getItem(self, "Pre-label", "Pre-labeler:", names, 0, False)
+        default = names.index(DEFAULT_PRELABELER) if DEFAULT_PRELABELER in names else 0
+        name, ok = QInputDialog.getItem(self, "Pre-label", "Pre-labeler:", names, default, False)
         if ok:
             self.start_prelabel(name, None if all_traces else [self.trace_id])  # type: ignore[list-item]
 
