@@ -145,3 +145,23 @@ def test_remove_run_undoes_an_import_and_mistakes_remove_nothing(demo, tmp_path)
     with sqlite3.connect(demo) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM traces ORDER BY id")]
     assert "extra" not in names and len(names) == 3
+
+
+def test_stability_says_why_no_size_fits(demo) -> None:
+    line = one_error_line(invoke("metrics", "stability", "--db", demo))
+    assert line == (
+        "error: every sample size (100,500,1000,2000,5000) is larger than the 3 traces of"
+        f" annotator={DEMO_ANNOTATOR}; try --sizes 1,3"
+    )
+
+
+def test_transition_matrix_text_is_a_grid_and_stats_lists_models(demo) -> None:
+    result = invoke("metrics", "transition-matrix", "--db", demo, "--model", "deepseek-r1")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split() == ["from", "\\", "to", "N", "D", "R", "E"]
+    assert [line.split()[0] for line in lines[2:6]] == ["N", "D", "R", "E"]
+    assert lines[6].startswith("  stationary pi: N=")
+    stats = invoke("stats", "--db", demo).output
+    assert "models:\n  deepseek-r1: 1 traces\n" in stats
+    assert "sources:\n  thought-anchors: 3 traces" in stats

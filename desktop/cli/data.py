@@ -118,6 +118,9 @@ def stats(db, as_json):
     for name, entry in data["annotators"].items():
         counts = "  ".join(f"{b}={n}" for b, n in entry["by_behavior"].items())
         lines.append(f"  {name} ({entry['kind']}): {entry['labels']} labels  {counts}")
+    for what in ("models", "sources"):
+        lines.append(f"{what}:")
+        lines += [f"  {name or '(none)'}: {n} traces" for name, n in data[what].items()]
     emit(data, as_json, lines)
 
 

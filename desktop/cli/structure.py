@@ -116,6 +116,9 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
     lines = []
     for _, described, result in results:
         lines.append(f"{name}: {described}")
+        if result.text is not None:
+            lines += ["  " + line for line in result.text]
+            continue
         lines.append("  " + "\t".join(result.columns))
         lines += ["  " + "\t".join(cell(value) for value in row) for row in result.rows]
     emit(data, as_json, lines)
@@ -290,6 +293,7 @@ def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source,
     """Stability versus sample size: r(P of n resampled traces, P of all), mean and sd (§8 B3)."""
     from bondscope.services.structure import (
         Selection,
+        SelectionError,
         bootstrap_r,
         resolve_annotator,
         trace_transition_counts,
@@ -303,6 +307,12 @@ def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source,
         selection = resolve_annotator(store, Selection(model, source, annotator))
         ids, per_trace = trace_transition_counts(store, selection)
     curve = bootstrap_r(per_trace, wanted, repeats=repeats, alpha=alpha, seed=seed)
+    if not len(curve.sizes):  # say why there is no curve, and what would give one
+        fitting = ",".join(map(str, sorted({max(1, len(ids) * k // 4) for k in (1, 2, 4)})))
+        raise SelectionError(
+            f"every sample size ({sizes}) is larger than the {len(ids)} traces of "
+            f"{selection.describe()}; try --sizes {fitting}"
+        )
     data = {
         "selection": selection.describe(),
         "traces": len(ids),
