@@ -4,54 +4,59 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from bondscope import hookimpl
 from bondscope.domain import Trace
 from bondscope.tables import COLUMNS, batches
 
-SCHEMAS = {
-    "traces": pa.schema(
-        [
-            ("trace_id", pa.string()),
-            ("source", pa.string()),
-            ("model", pa.string()),
-            ("question", pa.string()),
-            ("text", pa.string()),
-            ("answer", pa.string()),
-            ("n_steps", pa.int64()),
-            ("meta", pa.string()),
-        ]
-    ),
-    "steps": pa.schema(
-        [
-            ("trace_id", pa.string()),
-            ("step", pa.int64()),
-            ("start", pa.int64()),
-            ("end", pa.int64()),
-            ("text", pa.string()),
-        ]
-    ),
-    "labels": pa.schema(
-        [
-            ("trace_id", pa.string()),
-            ("step", pa.int64()),
-            ("behavior", pa.string()),
-            ("annotator", pa.string()),
-            ("confidence", pa.float64()),
-        ]
-    ),
-    "bonds": pa.schema(
-        [
-            ("trace_id", pa.string()),
-            ("from", pa.int64()),
-            ("to", pa.int64()),
-            ("type", pa.string()),
-            ("annotator", pa.string()),
-        ]
-    ),
-}
+
+def schemas() -> dict[str, Any]:
+    """The tables' Arrow schemas; pyarrow is imported on first export, not when plugins load
+    (it takes about 0.4 s, which every `bondscope` command, `--help` too, would pay)."""
+    import pyarrow as pa
+
+    return {
+        "traces": pa.schema(
+            [
+                ("trace_id", pa.string()),
+                ("source", pa.string()),
+                ("model", pa.string()),
+                ("question", pa.string()),
+                ("text", pa.string()),
+                ("answer", pa.string()),
+                ("n_steps", pa.int64()),
+                ("meta", pa.string()),
+            ]
+        ),
+        "steps": pa.schema(
+            [
+                ("trace_id", pa.string()),
+                ("step", pa.int64()),
+                ("start", pa.int64()),
+                ("end", pa.int64()),
+                ("text", pa.string()),
+            ]
+        ),
+        "labels": pa.schema(
+            [
+                ("trace_id", pa.string()),
+                ("step", pa.int64()),
+                ("behavior", pa.string()),
+                ("annotator", pa.string()),
+                ("confidence", pa.float64()),
+            ]
+        ),
+        "bonds": pa.schema(
+            [
+                ("trace_id", pa.string()),
+                ("from", pa.int64()),
+                ("to", pa.int64()),
+                ("type", pa.string()),
+                ("annotator", pa.string()),
+            ]
+        ),
+    }
 
 
 class ParquetExporter:
@@ -60,9 +65,13 @@ class ParquetExporter:
     default_suffix = ""
 
     def export(self, traces: Iterable[Trace], out: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = schemas()
         out.mkdir(parents=True, exist_ok=True)
         writers = {
-            name: pq.ParquetWriter(out / f"{name}.parquet", SCHEMAS[name]) for name in COLUMNS
+            name: pq.ParquetWriter(out / f"{name}.parquet", tables[name]) for name in COLUMNS
         }
         try:
             for batch in batches(traces):
@@ -75,9 +84,9 @@ class ParquetExporter:
                     table = pa.Table.from_arrays(
                         [
                             pa.array(col, type=field.type)
-                            for col, field in zip(columns, SCHEMAS[name], strict=True)
+                            for col, field in zip(columns, tables[name], strict=True)
                         ],
-                        schema=SCHEMAS[name],
+                        schema=tables[name],
                     )
                     writers[name].write_table(table)
         finally:

@@ -7,14 +7,16 @@ import math
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from bondscope import __version__
 from bondscope.domain import InputError
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
-from bondscope.store import Store, StoreError
+
+if TYPE_CHECKING:  # the store pulls in sqlite-utils, which imports pandas: not for `--help`
+    from bondscope.store import Store
 
 
 @cache
@@ -61,6 +63,8 @@ class TerminalProgress:
 
 
 def open_project(db: Path, create: bool = False) -> Store:
+    from bondscope.store import Store
+
     return Store(db, create=create)
 
 
@@ -102,6 +106,8 @@ class BondscopeGroup(click.Group):
     """Turns expected failures into one clear line and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from bondscope.store import StoreError
+
         try:
             return super().invoke(ctx)
         except (InputError, StoreError, PluginError, LookupError) as error:
