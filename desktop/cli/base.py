@@ -68,6 +68,15 @@ def open_project(db: Path, create: bool = False) -> Store:
     return Store(db, create=create)
 
 
+def known_annotator(store: Store, name: str | None) -> None:
+    """An --annotator the project does not have is an error, not an empty result. (Services
+    stay lenient: the app asks for the current annotator before they labeled anything.)"""
+    if name is not None:
+        from bondscope.services.structure import require_annotators
+
+        require_annotators(store, [name])
+
+
 def json_safe(value: Any) -> Any:
     """NaN and infinities (e.g. an undefined correlation) become null: JSON has no NaN."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -14,6 +14,7 @@ from bondscope.cli.base import (
     db_option,
     emit,
     json_option,
+    known_annotator,
     open_project,
     plugins,
 )
@@ -88,6 +89,7 @@ def metrics_command(name, db, by, annotator, model, source, run, csv_out, as_jso
     selection = Selection(model=model, source=source, annotator=annotator, run=run)
     results = []
     with open_project(db) as store:
+        known_annotator(store, annotator)
         parts = groups(store, selection, by) if by else [selection]
         if not parts:
             raise SelectionError(f"no labels match {selection.describe()}")
@@ -304,6 +306,7 @@ def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source,
     except ValueError:
         raise click.BadParameter(f"expected numbers like 100,500, got {sizes!r}") from None
     with open_project(db) as store:
+        known_annotator(store, annotator)
         selection = resolve_annotator(store, Selection(model, source, annotator))
         ids, per_trace = trace_transition_counts(store, selection)
     curve = bootstrap_r(per_trace, wanted, repeats=repeats, alpha=alpha, seed=seed)
@@ -349,6 +352,7 @@ def geometry_command(db, trace, annotator, embedder, as_json):
     from bondscope.services.geometry import geometry
 
     with open_project(db) as store:
+        known_annotator(store, annotator)
         data = geometry(store, trace, annotator=annotator, embedder=embedder)
     jumps = "  ".join(f"{b}={cell(j['mean'])}" for b, j in data["jump_length"].items())
     entropy = data["entropy"]
@@ -397,6 +401,7 @@ def compression_command(db, pairs, compressed_source, source, annotator, alpha, 
         raise click.UsageError("give --pair ORIGINAL:COMPRESSED or --compressed-source SOURCE")
     unpaired: list[str] = []
     with open_project(db) as store:
+        known_annotator(store, annotator)
         if compressed_source:
             matched, unpaired = pair_by_question(store, compressed_source, source)
         else:

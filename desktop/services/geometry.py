@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
-from bondscope.services.structure import SelectionError, require_annotators
+from bondscope.services.structure import SelectionError
 from bondscope.store import Store
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -343,7 +343,6 @@ def find_trace(store: Store, trace: str) -> int:
 def trace_annotator(store: Store, trace_id: int, annotator: str | None) -> str | None:
     """The annotator whose labels are measured: the given one, else the trace's only one."""
     if annotator is not None:
-        require_annotators(store, [annotator])
         return annotator
     names = [
         r[0]

@@ -55,7 +55,7 @@ def run(
     if db is None:
         db = ensure_demo_project() if screenshot is not None else default_project()
     try:
-        window = MainWindow(Path(db), annotator, settings)
+        window = MainWindow(Path(db), annotator, settings, remember_layout=screenshot is None)
     except StoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

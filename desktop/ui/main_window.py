@@ -53,6 +53,7 @@ from bondscope.ui.workers import (
     SynthesisWorker,
 )
 from PySide6.QtCore import (
+    QByteArray,
     QItemSelection,
     QModelIndex,
     QSize,
@@ -112,7 +113,10 @@ class MainWindow(QMainWindow):
         annotator: str,
         settings: dict[str, Any],
         plugins: Plugins | None = None,
+        remember_layout: bool = True,
     ) -> None:
+        """`remember_layout`: restore the last session's geometry and docks, save them on close
+        (off for screenshots, which show the default layout and leave the saved one alone)."""
         super().__init__()
         self.annotator = annotator
         self.settings = settings
@@ -130,8 +134,11 @@ class MainWindow(QMainWindow):
         # Step embeddings for the R-target picker (settings "target_embeddings": false: TF-IDF).
         self.embeddings = StepEmbeddings()
         self.embeddings.failed.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.remember_layout = remember_layout
         self._build()
         self.open_project(project)
+        if remember_layout:
+            self._restore_layout()
 
     # -- construction --------------------------------------------------------------------------
 
@@ -995,7 +1002,23 @@ class MainWindow(QMainWindow):
     def _export_done(self, report: ExportReport) -> None:
         self.statusBar().showMessage(f"exported {report.traces} traces to {report.out}", 5000)
 
+    def _restore_layout(self) -> None:
+        """Size, position and docks as the window was last closed (settings "window")."""
+        saved = self.settings.get("window")
+        if isinstance(saved, dict):
+            self.restoreGeometry(QByteArray.fromBase64(str(saved.get("geometry", "")).encode()))
+            self.restoreState(QByteArray.fromBase64(str(saved.get("state", "")).encode()))
+
+    def _save_layout(self) -> None:
+        self.settings["window"] = {
+            "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
+            "state": bytes(self.saveState().toBase64().data()).decode(),
+        }
+        save_settings(self.settings)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.remember_layout:
+            self._save_layout()
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait()

@@ -175,3 +175,17 @@ def test_escape_closes_the_shortcuts_dialog_without_binding(qtbot, tmp_path) -> 
     assert not dialog.isVisible()
     assert dialog.result() == ShortcutsDialog.DialogCode.Rejected
     assert dialog.keys() == before  # Esc was not recorded as a key either
+
+
+def test_window_size_and_docks_come_back_after_a_restart(qtbot, project, open_window) -> None:
+    window = open_window(project)
+    window.resize(760, 560)  # the offscreen screen is 800x600: restoreGeometry fits it there
+    window.review_dock.show()
+    window.structure_dock.hide()
+    qtbot.waitUntil(lambda: window.review_dock.isVisible())
+    window.close()
+    again = open_window(project)
+    # The offscreen screen is 800x600 and the docks need more width: the height tells.
+    assert again.height() == 560 != 860
+
+    assert again.review_dock.isVisible() and not again.structure_dock.isVisible()
