@@ -350,6 +350,7 @@ class TraceRow:
     labeled: int  # steps with a current label of the annotator
     uncertainty: float | None = None  # 1 - mean confidence of the newest model annotator's labels
     agreement: float | None = None  # share of my labeled steps (with a hint) that match the hint
+    correct: str = ""  # "yes"/"no" when the importer knew whether the answer is right, else ""
 
 
 # The current label of every (step, annotator) of active steps, and which annotators are models
@@ -419,17 +420,22 @@ def trace_rows(store: Store, annotator: str) -> list[TraceRow]:
         ).fetchall()
     )
     rows = store.conn.execute(
-        "SELECT t.id, t.name, t.model, t.source, COUNT(s.id) FROM traces t"
+        "SELECT t.id, t.name, t.model, t.source, COUNT(s.id),"
+        " json_extract(t.meta, '$.is_correct') FROM traces t"
         " LEFT JOIN steps s ON s.trace_id = t.id AND s.retired_run_id IS NULL"
         " GROUP BY t.id ORDER BY t.id"
     )
     quality = _trace_quality(store, annotator_id)
     return [
-        TraceRow(
-            r[0], r[1], r[2], r[3], r[4], labeled.get(r[0], 0), *quality.get(r[0], (None, None))
-        )
+        TraceRow(*r[:5], labeled.get(r[0], 0), *quality.get(r[0], (None, None)), _yes_no(r[5]))
         for r in rows
     ]
+
+
+def _yes_no(value: object) -> str:
+    """An importer's correctness flag (True, "True", 1, "false", ...) as "yes"/"no"/""."""
+    text = str(value).strip().lower()
+    return "yes" if text in ("true", "1", "yes") else "no" if text in ("false", "0", "no") else ""
 
 
 def load_steps(

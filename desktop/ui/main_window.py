@@ -35,6 +35,7 @@ from bondscope.ui.synthesis import (
 from bondscope.ui.target_picker import TargetPicker
 from bondscope.ui.trace_list import (
     AGREEMENT,
+    CORRECT,
     PERCENT,
     SORT_ROLE,
     TRACE_ID_ROLE,
@@ -167,15 +168,16 @@ class MainWindow(QMainWindow):
         self.trace_table.verticalHeader().hide()
         self.trace_table.setWordWrap(False)
         self.trace_table.setItemDelegateForColumn(PERCENT, ProgressDelegate(self.trace_table))
-        # Names share long prefixes and end in what tells them apart: elide the middle.
-        self.trace_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Elide at the end: the model and correctness have columns of their own, and a middle
+        # elision cut exactly the part ("correct_" / "incorrect_") that tells copies apart.
+        self.trace_table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.trace_table.horizontalHeader()
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         # Numbers are sized to their contents when the list is (re)read, not live: a live
         # ResizeToContents re-measures every row of those columns on each label's dataChanged.
-        numbers = (3, PERCENT, UNCERTAINTY, AGREEMENT)
+        numbers = (3, PERCENT, UNCERTAINTY, AGREEMENT, CORRECT)
         self.trace_model.modelReset.connect(
             lambda: [self.trace_table.resizeColumnToContents(column) for column in numbers]
         )

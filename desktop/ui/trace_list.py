@@ -15,12 +15,22 @@ from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-COLUMNS = ("name", "model", "source", "steps", "% labeled", "uncertainty", "agreement")
-PERCENT, UNCERTAINTY, AGREEMENT = 4, 5, 6
+COLUMNS = (
+    "name",
+    "model",
+    "source",
+    "steps",
+    "% labeled",
+    "uncertainty",
+    "agreement",
+    "correct",
+)
+PERCENT, UNCERTAINTY, AGREEMENT, CORRECT = 4, 5, 6, 7
 TOOLTIPS = {
     PERCENT: "share of the steps you labeled",
     UNCERTAINTY: "1 - mean confidence of the newest model annotator's labels (blank: none)",
     AGREEMENT: "share of your labeled steps whose label equals the model's suggestion",
+    CORRECT: "whether the trace's final answer is right, where the source says so",
 }
 TRACE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numbers for numeric columns; blank sorts first
@@ -65,6 +75,7 @@ class TraceTableModel(QAbstractTableModel):
             None,
             row.uncertainty,
             row.agreement,
+            row.correct,
         )[column]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -79,10 +90,10 @@ class TraceTableModel(QAbstractTableModel):
             return -1.0 if value is None else value
         if role == PROGRESS_ROLE:
             return value if column == PERCENT else None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
+        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column < CORRECT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column <= 2:  # names are elided in the middle to fit; the tooltip keeps them whole
+            if column <= 2:  # names are elided at the end to fit; the tooltip keeps them whole
                 return f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
             if column == PERCENT:
                 return f"{row.labeled} of {row.steps} steps labeled by you"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from bondscope.services.demo import load_settings
 from bondscope.ui.shortcuts import ShortcutsDialog
+from bondscope.ui.trace_list import CORRECT
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -189,3 +190,12 @@ def test_window_size_and_docks_come_back_after_a_restart(qtbot, project, open_wi
     assert again.height() == 560 != 860
 
     assert again.review_dock.isVisible() and not again.structure_dock.isVisible()
+
+
+def test_trace_list_shows_correctness_and_elides_names_at_the_end(qtbot, project, open_window):
+    window = open_window(project)
+    proxy = window.trace_proxy
+    assert proxy.headerData(CORRECT, Qt.Orientation.Horizontal) == "correct"
+    shown = [proxy.index(row, CORRECT).data() for row in range(proxy.rowCount())]
+    assert shown == ["yes", "yes", ""]  # the two MATH traces are right; the scenario has no flag
+    assert window.trace_table.textElideMode() == Qt.TextElideMode.ElideRight
