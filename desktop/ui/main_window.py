@@ -57,6 +57,7 @@ from PySide6.QtCore import (
     QByteArray,
     QItemSelection,
     QModelIndex,
+    QRect,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -629,7 +630,9 @@ class MainWindow(QMainWindow):
         else:  # not yet (or no encoder): never wait for it, rank by shared words
             ranked, how = labeling.suggest_targets(texts, row), "TF-IDF"
         self.pending_target = row
-        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how)
+        rect = self.trace_view.visualRect(model.index(row))
+        on_screen = QRect(self.trace_view.viewport().mapToGlobal(rect.topLeft()), rect.size())
+        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how, on_screen)
 
     def _target_picked(self, target: int | None) -> None:
         """The step's target becomes the picked one (None: no target), replacing any other."""

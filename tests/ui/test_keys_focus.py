@@ -13,7 +13,7 @@ import pytest
 from bondscope.services.demo import load_settings
 from bondscope.ui.shortcuts import ShortcutsDialog
 from bondscope.ui.trace_list import CORRECT
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QApplication
 
 from .conftest import ANNOTATOR
@@ -199,3 +199,16 @@ def test_trace_list_shows_correctness_and_elides_names_at_the_end(qtbot, project
     shown = [proxy.index(row, CORRECT).data() for row in range(proxy.rowCount())]
     assert shown == ["yes", "yes", ""]  # the two MATH traces are right; the scenario has no flag
     assert window.trace_table.textElideMode() == Qt.TextElideMode.ElideRight
+
+
+def test_target_picker_leaves_its_step_visible(qtbot, project, open_window) -> None:
+    window = open_window(project)
+    view = window.trace_view
+    for row in (3, 11):
+        view.go_to(row)
+        qtbot.keyClick(view, "r")
+        assert window.picker.isVisible()
+        rect = view.visualRect(view.step_model.index(row))
+        step = QRect(view.viewport().mapToGlobal(rect.topLeft()), rect.size())
+        assert not window.picker.frameGeometry().intersects(step), row
+        qtbot.keyClick(window.picker.list, Qt.Key.Key_Escape)
