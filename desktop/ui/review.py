@@ -8,7 +8,9 @@ labels (the current annotator) they compare, and refreshes everything after an a
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 QUEUE_LIMIT = 200
+READER_NICE = 10  # the queue reader's scheduling niceness (Linux), below the GUI thread
 DEFAULT_THRESHOLD = 0.9
 
 
@@ -70,6 +73,8 @@ class StoreReader(QThread):
         self.wait()
 
     def run(self) -> None:
+        if sys.platform == "linux":  # nice is per thread there: keystrokes win the CPU
+            os.nice(READER_NICE)
         try:
             store = Store(self.project)
         except Exception as error:  # noqa: BLE001 - reported, never a crash

@@ -147,3 +147,40 @@ def test_accept_dialog_shows_the_estimate_and_writes_labels(qtbot, project, open
     window.select_trace(3)
     assert [view.step_model.steps[i].label for i in (6, 7, 8)] == [None, "N", "D"]
     dialog.close()
+
+
+def test_the_queue_reader_thread_keeps_one_connection_and_runs_the_newest_job(project) -> None:
+    """Jobs queued while one runs collapse into the newest; only the reader thread is niced."""
+    import os
+    import sys
+    import threading
+
+    from bondscope.ui.review import READER_NICE, StoreReader
+
+    reader = StoreReader(project)
+    started, gate = threading.Event(), threading.Event()
+    ran: list[tuple[int, int, int]] = []  # serial, connection, the thread's niceness
+
+    def job(serial: int):
+        def run(store: Store) -> None:
+            started.set()
+            gate.wait(10)
+            ran.append((serial, id(store.conn), os.nice(0)))
+
+        return run
+
+    reader.start()
+    reader.submit(1, job(1))
+    assert started.wait(10)
+    for serial in (2, 3, 4):  # queued while job 1 runs: only the newest is still wanted
+        reader.submit(serial, job(serial))
+    gate.set()
+    while reader.answered < 4:
+        reader.wait(10)  # returns at once while the thread runs; answered moves on
+        if not reader.isRunning():
+            break
+    reader.stop()
+    assert [serial for serial, _, _ in ran] == [1, 4]
+    assert ran[0][1] == ran[1][1]  # one connection for the thread's life
+    if sys.platform == "linux":
+        assert {nice for _, _, nice in ran} == {READER_NICE} and os.nice(0) == 0
