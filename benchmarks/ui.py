@@ -8,8 +8,14 @@ Opening a trace starts the step-embedding worker (ONNX MiniLM, int8, one ORT thr
 reflection-target picker; the keystrokes below run while it encodes the 1,000 steps, and are
 reported apart from those after it finished. The picker's ranking is timed both ways.
 
+With --review the project gets 19 more 1,000-step traces (20,000 steps, every model label with
+a confidence) and the Review Queue dock is opened; the keystrokes are then repeated while the
+queue is re-read in its worker thread (a read is started every 10 keys), as after each pause in
+labeling with the dock open.
+
 Run: .venv/bin/python benchmarks/ui.py   (offscreen; prints numbers, asserts nothing)
      add --no-embeddings for the baseline without the step-embedding worker
+     add --review for the keystrokes with the Review Queue dock open on 20,000 steps
 
 Project-size sweep (issue 18): .venv/bin/python benchmarks/ui.py --sweep [--sizes 1000,10000]
      [--folder /tmp/bondscope-sweep]. Each size is a generated project (benchmarks/projects.py,
@@ -69,10 +75,11 @@ WORDS = [
 ]
 
 
-def generated_trace(n: int) -> dict[str, object]:
+def generated_trace(n: int, seed: int = 0) -> dict[str, object]:
     """A bondscope-jsonl record with n steps of 5-60 words, a model label on each, and bonds:
-    covalent to the previous step, hydrogen to a step up to 50 back, vdw on every third step."""
-    rng = random.Random(0)
+    covalent to the previous step, hydrogen to a step up to 50 back, vdw on every third step.
+    Seeds other than 0 (the --review traces) give their labels a confidence."""
+    rng = random.Random(seed)
     parts, steps, position = [], [], 0
     for _ in range(n):
         sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60))) + "."
@@ -81,14 +88,19 @@ def generated_trace(n: int) -> dict[str, object]:
         position += len(sentence) + 2
     return {
         "format": "bondscope-jsonl/1",
-        "id": "generated-1000",
+        "id": f"generated-{n}" + (f"-{seed}" if seed else ""),
         "model": "synthetic",
         "source": "benchmark",
         "question": "How long does it take?",
         "text": "\n\n".join(parts),
         "steps": steps,
         "labels": [
-            {"step": i, "behavior": rng.choice("NDRE"), "annotator": "model:bench"}
+            {
+                "step": i,
+                "behavior": rng.choice("NDRE"),
+                "annotator": "model:bench",
+                **({"confidence": round(rng.random(), 3)} if seed else {}),
+            }
             for i in range(n)
         ],
         "bonds": [
@@ -108,6 +120,38 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def review_keystrokes(app: QApplication, window: MainWindow) -> None:
+    """Label keystrokes with the Review Queue dock open, its worker re-reading the queue."""
+    view = window.trace_view
+    reads = []
+    start = time.perf_counter()
+    window.show_review_queue()
+    while window.review.busy():
+        app.processEvents()
+    reads.append((time.perf_counter() - start) * 1000)
+    view.setFocus()
+    view.go_to(LABELS)  # steps not labeled yet: each keystroke also updates the trace list
+    latencies, while_reading = [], []
+    for i in range(LABELS):
+        if i % 10 == 0:
+            window.refresh_review()
+        reading = window.review.busy()
+        start = time.perf_counter()
+        QTest.keyClick(view, "124"[i % 3])
+        latency = (time.perf_counter() - start) * 1000
+        latencies.append(latency)
+        if reading:
+            while_reading.append(latency)
+        app.processEvents()
+    print(
+        f"Review Queue dock open ({window.store.count('SELECT COUNT(*) FROM steps'):,} steps,"
+        f" first read {reads[0]:.0f} ms in its thread): label keystroke p50"
+        f" {percentile(latencies, 0.5):.2f} ms, p99 {percentile(latencies, 0.99):.2f} ms;"
+        f" {len(while_reading)} keystrokes while a read ran: p99"
+        f" {percentile(while_reading or [0.0], 0.99):.2f} ms (budget p99 < 10 ms)"
+    )
+
+
 def main() -> int:
     if "--sweep" in sys.argv:
         return sweep()
@@ -119,7 +163,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["XDG_CONFIG_HOME"] = folder  # the window saves settings; keep them here
         source = Path(folder) / "trace.jsonl"
-        source.write_text(json.dumps(generated_trace(STEPS)) + "\n", encoding="utf-8")
+        review = "--review" in sys.argv
+        records = [generated_trace(STEPS, seed) for seed in range(20 if review else 1)]
+        source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         project = Path(folder) / "bench.bondscope"
         with Store(project) as store:
             import_paths(store, Plugins(), [source])
@@ -255,6 +301,8 @@ def main() -> int:
             f"structure.py p50 {percentile(corpus, 0.5):.2f} ms, p99 "
             f"{percentile(corpus, 0.99):.2f} ms (debounced {CORPUS_DEBOUNCE_MS} ms)"
         )
+        if review:
+            review_keystrokes(app, window)
         QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         window.close()
     return 0

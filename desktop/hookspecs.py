@@ -95,11 +95,13 @@ class Labeled(Protocol):
 
 @dataclass
 class MetricResult:
-    """A metric's answer: `data` for --json (JSON-able), `columns` + `rows` for CSV and tables."""
+    """A metric's answer: `data` for --json (JSON-able), `columns` + `rows` for CSV and tables;
+    `text`, when given, is how a terminal shows it instead of the rows (e.g. a grid)."""
 
     data: dict[str, Any]
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    text: list[str] | None = None
 
 
 @runtime_checkable

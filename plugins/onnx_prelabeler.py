@@ -5,7 +5,7 @@ every folder under the user models dir (`bondscope train --out NAME` writes ther
 `card.json` is registered under its own name. The version comes from the model card, so labels
 are stored as `model:NAME@VERSION`. Nothing is loaded until the first `predict`: listing plugins
 stays instant, and the encoder (exported on first use into the user cache) is built only when
-needed. The pre-label services call `configure(provider=..., threads=...)` before predicting.
+needed. The pre-label services call `set_provider(provider, threads)` before predicting.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class OnnxPrelabeler:
         self.threads: int | None = None
         self._classifier: StepClassifier | None = None
 
-    def configure(self, *, provider: str = "auto", threads: int | None = None) -> None:
+    def set_provider(self, provider: str = "auto", threads: int | None = None) -> None:
         """Choose the ONNX provider (auto, cuda, cpu) and, for the CPU, the session's threads
         (None: all cores; Ray actors sharing a node take one share each) before `predict`."""
         if (provider, threads) != (self.provider, self.threads):

@@ -150,9 +150,10 @@ class ParquetTables:
     # -- export ------------------------------------------------------------------------------
 
     def export(self, traces: Iterable[Trace], out: Path) -> None:
+        tables = SCHEMAS
         out.mkdir(parents=True, exist_ok=True)
         writers = {
-            name: pq.ParquetWriter(out / f"{name}.parquet", SCHEMAS[name]) for name in COLUMNS
+            name: pq.ParquetWriter(out / f"{name}.parquet", tables[name]) for name in COLUMNS
         }
         try:
             for batch in batches(traces):
@@ -163,9 +164,9 @@ class ParquetTables:
                     table = pa.Table.from_arrays(
                         [
                             pa.array(col, type=field.type)
-                            for col, field in zip(columns, SCHEMAS[name], strict=True)
+                            for col, field in zip(columns, tables[name], strict=True)
                         ],
-                        schema=SCHEMAS[name],
+                        schema=tables[name],
                     )
                     writers[name].write_table(table)
         finally:

@@ -30,7 +30,24 @@ class TransitionMatrix:
                 for i, a in enumerate(BEHAVIORS)
                 for j, b in enumerate(BEHAVIORS)
             ],
+            text=grid(counts.tolist(), percent.tolist(), stationary),
         )
+
+
+def grid(
+    counts: list[list[int]], percent: list[list[float]], stationary: dict[str, float] | None
+) -> list[str]:
+    """The matrix as the paper draws it: rows from, columns to, % (count) per cell."""
+    corner = "from \\ to"
+    lines = [f"{corner:<10}" + "".join(f"{b:>14}" for b in BEHAVIORS)]
+    for i, a in enumerate(BEHAVIORS):
+        cells = "".join(
+            f"{f'{percent[i][j]:.1f}% ({counts[i][j]})':>14}" for j in range(len(BEHAVIORS))
+        )
+        lines.append(f"{a:<10}{cells}")
+    if stationary is not None:
+        lines.append("stationary pi: " + "  ".join(f"{b}={p:.3f}" for b, p in stationary.items()))
+    return lines
 
 
 @hookimpl

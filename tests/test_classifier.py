@@ -222,3 +222,14 @@ def test_keyword_group_is_the_baselines_label_one_hot():
     rows = trace_features(Encoding(eye, eye, np.ones(4)), texts, ["keyword"])
     assert rows.shape == (4, 4) and (rows.sum(1) == 1).all()
     assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]
+
+
+def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache):
+    """int8 quantizes activations with one range per batch tensor: batched with longer texts (and
+    their padding), a text got another embedding. One text per batch makes it exact."""
+    int8 = Encoder(provider="cpu", variant="int8", threads=1)
+    together = int8.encode_all(TEXTS)
+    for i, text in enumerate(TEXTS):
+        alone = int8.encode_all([text])
+        assert np.array_equal(alone.embeddings[0], together.embeddings[i])
+        assert np.array_equal(alone.middle[0], together.middle[i])

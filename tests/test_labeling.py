@@ -202,3 +202,39 @@ def test_rank_targets_by_embedding_uses_cosine_and_prefers_nearer_ties() -> None
     assert labeling.rank_targets_by_embedding(embeddings, 5, limit=1) == [(2, 1.0)]
     zero = np.vstack([embeddings[6], embeddings[1], embeddings[0]])
     assert labeling.rank_targets_by_embedding(zero, 2) == [(0, 0.0)]
+
+
+def test_relabeling_an_r_step_removes_its_bond_in_one_undoable_action(store: Store) -> None:
+    s = steps_of(store)
+    labeling.set_label(store, s[7], ME, "R")
+    labeling.set_bond(store, s[7], s[2], "hydrogen", ME)
+    labeling.set_label(store, s[7], ME, "R")  # R again keeps the target
+    assert bonds(store) == {(s[7], s[2], "hydrogen")}
+    labeling.set_label(store, s[7], ME, "N")
+    assert mine(store)[s[7]] == "N" and bonds(store) == set()
+    change = labeling.undo(store, ME)  # one undo restores the label and the bond
+    assert change.step_id == s[7]
+    assert mine(store)[s[7]] == "R" and bonds(store) == {(s[7], s[2], "hydrogen")}
+    labeling.redo(store, ME)
+    assert mine(store)[s[7]] == "N" and bonds(store) == set()
+    labeling.undo(store, ME)
+    labeling.set_label(store, s[7], ME, None)  # clearing the label drops the bond too
+    assert s[7] not in mine(store) and bonds(store) == set()
+    labeling.undo(store, ME)
+    assert mine(store)[s[7]] == "R" and bonds(store) == {(s[7], s[2], "hydrogen")}
+
+
+def test_set_target_retargets_and_removes_as_one_action(store: Store) -> None:
+    s = steps_of(store)
+    labeling.set_label(store, s[9], ME, "R")
+    labeling.set_target(store, s[9], s[2], ME)
+    labeling.set_bond(store, s[9], s[4], "hydrogen", ME)
+    labeling.set_target(store, s[9], s[5], ME)  # both old targets go, the new one comes
+    assert bonds(store) == {(s[9], s[5], "hydrogen")}
+    labeling.undo(store, ME)
+    assert bonds(store) == {(s[9], s[2], "hydrogen"), (s[9], s[4], "hydrogen")}
+    labeling.redo(store, ME)
+    labeling.set_target(store, s[9], None, ME)
+    assert bonds(store) == set() and mine(store)[s[9]] == "R"
+    labeling.undo(store, ME)
+    assert bonds(store) == {(s[9], s[5], "hydrogen")}

@@ -114,3 +114,38 @@ def test_many_traces_keep_their_order():
         configured = labeler().configure(base_url=server.url, model="judge", concurrency=4)
         results = configured.predict([trace(), trace(), trace()])
     assert [[p.behavior for p in r] for r in results] == [["D", "R", "E", "N"]] * 3
+
+
+def test_prelabel_command_with_the_llm_against_a_local_server(tmp_path, monkeypatch):
+    """`bondscope prelabel --model llm`: the pre-label service hands the classifier's ONNX
+    provider only to pre-labelers that take one, so the llm one runs (it used to fail with
+    "unknown llm pre-labeler option(s): provider" and be disabled)."""
+    import sqlite3
+
+    from bondscope.cli import cli
+    from bondscope.services.demo import ensure_demo_project
+    from click.testing import CliRunner
+
+    def by_step(body: dict, n: int) -> object:
+        current = body["messages"][-1]["content"].split("Current step (step ")[1]
+        step = int(current.split(")")[0]) - 1
+        return reply(json.dumps({"behavior": "NDRE"[step % 4], "confidence": 0.75}))
+
+    db = ensure_demo_project(tmp_path / "demo.bondscope")
+    with ChatServer(by_step) as server:
+        monkeypatch.setenv("BONDSCOPE_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("BONDSCOPE_LLM_MODEL", "judge-7b")
+        monkeypatch.setenv("BONDSCOPE_LLM_BACKOFF", "0.01")
+        result = CliRunner().invoke(
+            cli, ["prelabel", "--db", str(db), "--model", "llm", "--traces", "deepseek-r1/*"]
+        )
+    assert result.exit_code == 0, result.output
+    assert "labeled as model:llm@judge-7b" in result.output
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT step, behavior, confidence FROM current_labels c JOIN traces t"
+            " ON t.id = c.trace_id WHERE annotator = 'model:llm@judge-7b'"
+            " AND t.name = 'deepseek-r1/no_base_solution/scenario_0' ORDER BY step"
+        ).fetchall()
+    assert len(rows) == 51 == len(server.requests)
+    assert rows == [(step, "NDRE"[step % 4], 0.75) for step in range(51)]

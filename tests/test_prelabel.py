@@ -264,3 +264,25 @@ def test_train_refuses_cross_validating_a_full_fine_tune(tmp_path):
     )
     assert result.exit_code == 2 and "test folds" in result.output
     assert not db.exists()  # refused before anything was written
+
+
+def test_predictions_do_not_depend_on_the_other_traces_of_the_batch(tmp_path, encoder_cache):  # noqa: F811
+    """The same step of the same model version gets the same suggestion whether its trace is
+    pre-labeled alone or with others (issue 19: D? 0.49 alone vs N? 0.47 with all traces)."""
+    from dataclasses import replace
+
+    from bondscope.services.demo import ensure_demo_project
+
+    with Store(ensure_demo_project(tmp_path / "demo.bondscope")) as store:
+        traces = [
+            replace(trace, steps=trace.steps[:steps])
+            for trace, steps in zip(store.iter_traces(annotators=[]), (12, 30, 20), strict=True)
+        ]
+    classifier = Plugins(load_entry_points=False).prelabelers()["bondscope-minilm"]
+    classifier.set_provider("cpu")
+    alone = classifier.predict([traces[0]])[0]
+    batched = classifier.predict(traces)
+    assert [(p.behavior, p.confidence) for p in alone] == [
+        (p.behavior, p.confidence) for p in batched[0]
+    ]
+    assert classifier.predict(traces[::-1])[2] == batched[0]

@@ -105,3 +105,60 @@ def test_review_command(tmp_path):
     assert [q["confidence"] for q in data["queue"]] == [0.2, 0.4, 0.7, 0.95]
     result = CliRunner().invoke(cli, [*args, "--accept"])
     assert "accepted 2 suggestions as alice's labels" in result.output
+
+
+def test_queue_and_estimate_follow_the_newest_events_like_the_views(tmp_path):
+    """Relabels, cleared labels and retired steps: the indexed queries agree with current_labels
+    (the definition of "current"), which the old queries read directly."""
+    from bondscope.services import labeling
+
+    with Store(project(tmp_path)) as store:
+        a = [step_id for step_id, _ in store.active_steps(1)]
+        b = [step_id for step_id, _ in store.active_steps(2)]
+        with store.transaction():
+            model = store.annotator_id(MODEL)
+            store.conn.execute(  # the model changes its mind on a/1 (newest event wins)
+                "INSERT INTO label_events (step_id, annotator_id, behavior, confidence,"
+                " created_at) VALUES (?, ?, 'E', 0.99, '2000-01-01')",
+                (a[1], model),
+            )
+            store.conn.execute(  # ... and withdraws b/2
+                "INSERT INTO label_events (step_id, annotator_id, behavior, created_at)"
+                " VALUES (?, ?, NULL, '2000-01-01')",
+                (b[2], model),
+            )
+            run = store.start_run("segment", {})
+            store.conn.execute("UPDATE steps SET retired_run_id = ? WHERE id = ?", (run, b[1]))
+        labeling.set_label(store, a[0], "alice", None)  # alice clears a/0: unchecked again
+        labeling.set_label(store, a[2], "alice", "D")
+        view = store.conn.execute(
+            "SELECT m.step_id, m.confidence, p.behavior FROM current_labels m LEFT JOIN"
+            " current_labels p ON p.step_id = m.step_id AND p.annotator = 'alice'"
+            " WHERE m.annotator = ? AND m.confidence IS NOT NULL ORDER BY m.confidence",
+            (MODEL,),
+        ).fetchall()
+        queue = uncertain_steps(store, MODEL, "alice")
+        assert [q.step_id for q in queue] == [s for s, _, person in view if person is None]
+        assert [(q.trace, q.step, q.confidence) for q in queue] == [
+            ("a", 0, 0.9),
+            ("b", 0, 0.95),
+            ("a", 1, 0.99),
+        ]
+        estimate = estimate_precision(store, MODEL, "alice", 0.5)
+        checked = [(s, person) for s, c, person in view if person is not None and c >= 0.5]
+        assert (estimate.checked, estimate.correct, estimate.to_accept) == (len(checked), 1, 3)
+
+
+def test_an_unknown_model_is_an_error_that_names_the_known_ones(tmp_path):
+    from bondscope.cli import cli
+    from click.testing import CliRunner
+
+    db = project(tmp_path)
+    with Store(db) as store, pytest.raises(LookupError, match="model:kw@1"):
+        uncertain_steps(store, "model:kw", "alice")
+    args = ["review", "--db", str(db), "--model", "model:kw", "--person", "alice"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: no model annotator 'model:kw'; known: model:kw@1"
+    ]

@@ -8,14 +8,16 @@ import sqlite3
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from bondscope import __version__
 from bondscope.domain import InputError
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
-from bondscope.store import BUSY_TIMEOUT_S, Store, StoreError
+
+if TYPE_CHECKING:  # the store pulls in sqlite-utils, which imports pandas: not for `--help`
+    from bondscope.store import Store
 
 
 @cache
@@ -62,7 +64,18 @@ class TerminalProgress:
 
 
 def open_project(db: Path, create: bool = False) -> Store:
+    from bondscope.store import Store
+
     return Store(db, create=create)
+
+
+def known_annotator(store: Store, name: str | None) -> None:
+    """An --annotator the project does not have is an error, not an empty result. (Services
+    stay lenient: the app asks for the current annotator before they labeled anything.)"""
+    if name is not None:
+        from bondscope.services.structure import require_annotators
+
+        require_annotators(store, [name])
 
 
 def json_safe(value: Any) -> Any:
@@ -103,6 +116,8 @@ class BondscopeGroup(click.Group):
     """Turns expected failures into one clear line and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from bondscope.store import BUSY_TIMEOUT_S, StoreError
+
         try:
             return super().invoke(ctx)
         except (InputError, StoreError, PluginError, LookupError) as error:

@@ -134,9 +134,12 @@ def eval_command(db, gold, pred, model_filter, source, as_json):
     """Score one annotator against another; steps are matched by character overlap."""
     from bondscope.domain import BEHAVIORS
     from bondscope.services.evaluation import evaluate
+    from bondscope.services.structure import SelectionError
 
     with open_project(db) as store:
         report = evaluate(store, gold, pred, store.trace_ids(model=model_filter, source=source))
+    if not report.traces:
+        raise SelectionError(f"no trace has labels of both {gold} and {pred}: nothing to score")
     lines = [
         f"{pred} vs {gold}: {report.matched} steps of {report.traces} traces matched "
         f"({report.unmatched} gold steps unmatched)",

@@ -126,6 +126,9 @@ def stats(db, as_json):
     for name, entry in data["annotators"].items():
         counts = "  ".join(f"{b}={n}" for b, n in entry["by_behavior"].items())
         lines.append(f"  {name} ({entry['kind']}): {entry['labels']} labels  {counts}")
+    for what in ("models", "sources"):
+        lines.append(f"{what}:")
+        lines += [f"  {name or '(none)'}: {n} traces" for name, n in data[what].items()]
     emit(data, as_json, lines)
 
 
@@ -186,6 +189,50 @@ def export(db, format_, out, annotators, model, source, where, overwrite, licens
             progress=progress,
         )
     emit(asdict(report), as_json, [f"exported {report.traces} traces to {report.out}"])
+
+
+@cli.command()
+@db_option
+@click.option("--trace", "names", multiple=True, help="a trace by name (repeatable)")
+@click.option("--traces", "pattern", default=None, help="traces whose name matches this glob")
+@click.option("--run", "run_id", type=int, default=None, help="every trace this import run added")
+@click.option("--model", default=None, help="only traces of this model")
+@click.option("--source", default=None, help="only traces of this source")
+@json_option
+def remove(db, names, pattern, run_id, model, source, as_json):
+    """Delete traces with their steps, labels and bonds (e.g. undo an import with --run)."""
+    from bondscope.services.removing import remove_traces, run_traces
+
+    if not names and pattern is None and run_id is None:
+        raise click.UsageError("say which traces: --trace NAME, --traces GLOB or --run ID")
+    with open_project(db) as store:
+        if names:
+            marks = ", ".join("?" * len(names))
+            found = {
+                r[0]
+                for r in store.conn.execute(
+                    f"SELECT name FROM traces WHERE name IN ({marks})", names
+                )
+            }
+            missing = [name for name in names if name not in found]
+            if missing:
+                raise LookupError(f"no trace named {', '.join(map(repr, missing))}")
+        ids = store.trace_ids(
+            model=model, source=source, names=list(names) or None, pattern=pattern
+        )
+        if run_id is not None:
+            added = set(run_traces(store, run_id))
+            ids = [trace_id for trace_id in ids if trace_id in added]
+        why = {"names": list(names), "pattern": pattern, "run": run_id}
+        report = remove_traces(store, ids, {**why, "model": model, "source": source})
+    emit(
+        asdict(report),
+        as_json,
+        [
+            f"removed {report.traces} traces, {report.steps} steps, {report.label_events} label"
+            f" events and {report.bond_events} bond events (run {report.run_id})"
+        ],
+    )
 
 
 @cli.command(name="plugins")

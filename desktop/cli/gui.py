@@ -19,6 +19,7 @@ from bondscope.cli.base import (
     default=None,
     help="project file (default: the last one, or the demo project)",
 )
+@click.option("--new", is_flag=True, help="create the --db project file if it does not exist")
 @click.option("--trace", "trace", default=None, help="open this trace id")
 @click.option(
     "--screenshot",
@@ -26,8 +27,8 @@ from bondscope.cli.base import (
     default=None,
     help="render the window offscreen to this PNG and exit",
 )
-def gui(db, trace, screenshot):
+def gui(db, new, trace, screenshot):
     """Open the desktop app."""
     from bondscope.ui.app import run
 
-    sys.exit(run(db=db, trace=trace, screenshot=screenshot))
+    sys.exit(run(db=db, trace=trace, screenshot=screenshot, new=new))

@@ -14,6 +14,7 @@ from bondscope.cli.base import (
     db_option,
     emit,
     json_option,
+    known_annotator,
     open_project,
     plugins,
     where_option,
@@ -111,6 +112,7 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
     selection = Selection(model=model, source=source, annotator=annotator, run=run, meta=where)
     results = []
     with open_project(db) as store:
+        known_annotator(store, annotator)
         parts = groups(store, selection, by) if by else [selection]
         if not parts:
             raise SelectionError(f"no labels match {selection.describe()}")
@@ -142,6 +144,9 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
     lines = []
     for _, described, result in results:
         lines.append(f"{name}: {described}")
+        if result.text is not None:
+            lines += ["  " + line for line in result.text]
+            continue
         lines.append("  " + "\t".join(result.columns))
         lines += ["  " + "\t".join(cell(value) for value in row) for row in result.rows]
     emit(data, as_json, lines)
@@ -325,6 +330,7 @@ def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source,
     """Stability versus sample size: r(P of n resampled traces, P of all), mean and sd (§8 B3)."""
     from bondscope.services.structure import (
         Selection,
+        SelectionError,
         bootstrap_r,
         resolve_annotator,
         trace_transition_counts,
@@ -335,9 +341,16 @@ def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source,
     except ValueError:
         raise click.BadParameter(f"expected numbers like 100,500, got {sizes!r}") from None
     with open_project(db) as store:
+        known_annotator(store, annotator)
         selection = resolve_annotator(store, Selection(model, source, annotator))
         ids, per_trace = trace_transition_counts(store, selection)
     curve = bootstrap_r(per_trace, wanted, repeats=repeats, alpha=alpha, seed=seed)
+    if not len(curve.sizes):  # say why there is no curve, and what would give one
+        fitting = ",".join(map(str, sorted({max(1, len(ids) * k // 4) for k in (1, 2, 4)})))
+        raise SelectionError(
+            f"every sample size ({sizes}) is larger than the {len(ids)} traces of "
+            f"{selection.describe()}; try --sizes {fitting}"
+        )
     data = {
         "selection": selection.describe(),
         "traces": len(ids),
@@ -374,6 +387,7 @@ def geometry_command(db, trace, annotator, embedder, as_json):
     from bondscope.services.geometry import geometry
 
     with open_project(db) as store:
+        known_annotator(store, annotator)
         data = geometry(store, trace, annotator=annotator, embedder=embedder)
     jumps = "  ".join(f"{b}={cell(j['mean'])}" for b, j in data["jump_length"].items())
     entropy = data["entropy"]
@@ -422,6 +436,7 @@ def compression_command(db, pairs, compressed_source, source, annotator, alpha, 
         raise click.UsageError("give --pair ORIGINAL:COMPRESSED or --compressed-source SOURCE")
     unpaired: list[str] = []
     with open_project(db) as store:
+        known_annotator(store, annotator)
         if compressed_source:
             matched, unpaired = pair_by_question(store, compressed_source, source)
         else:

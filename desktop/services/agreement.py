@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS, BOND_TYPES
-from bondscope.services.structure import ALPHABET, SelectionError
+from bondscope.services.structure import ALPHABET, SelectionError, require_annotators
 from bondscope.store import Store
 
 MISSING = -1  # a step the annotator did not label
@@ -192,10 +192,8 @@ def load_annotations(
                 params * 2,
             )
         ]
+    require_annotators(store, annotators)
     kinds = dict(store.conn.execute("SELECT name, kind FROM annotators"))
-    unknown = [name for name in annotators if name not in kinds]
-    if unknown:
-        raise SelectionError(f"no such annotator: {', '.join(unknown)}")
     if len(set(annotators)) < 2:
         raise SelectionError(
             f"agreement needs at least two annotators; found {', '.join(annotators) or 'none'}"

@@ -26,7 +26,6 @@ Ray is imported only inside these functions (`require_ray`), so the core never n
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -446,13 +445,9 @@ class ChunkPrelabeler:
     def __init__(self, prelabeler: str, provider: str, threads: int | None) -> None:
         self.plugins = worker_plugins()
         self.prelabeler: Prelabeler = self.plugins.get("prelabeler", prelabeler)
-        configure = getattr(self.prelabeler, "configure", None)
-        if configure is not None:
-            accepted = inspect.signature(configure).parameters
-            given = {"provider": provider, "threads": threads}
-            kwargs = {name: value for name, value in given.items() if name in accepted}
-            if kwargs:
-                self.plugins.call("prelabeler", prelabeler, lambda: configure(**kwargs))
+        set_provider = getattr(self.prelabeler, "set_provider", None)  # the ONNX classifier's
+        if set_provider is not None:
+            self.plugins.call("prelabeler", prelabeler, lambda: set_provider(provider, threads))
         self.annotator = annotator_name(self.prelabeler)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ DEFAULT_KEY_BINDINGS: dict[str, str] = {
 # first one shown in menus. Label keys stay in `key_bindings` (key -> behavior), as before.
 DEFAULT_SHORTCUTS: dict[str, list[str]] = {
     "accept": ["Return", "Enter"],
+    "clear": ["Delete", "Backspace"],
     "down": ["J", "Down"],
     "up": ["K", "Up"],
     "unlabeled": ["]"],
@@ -92,6 +93,7 @@ def load_settings() -> dict[str, Any]:
         "last_project": None,
         "key_bindings": dict(DEFAULT_KEY_BINDINGS),
         "shortcuts": {action: list(keys) for action, keys in DEFAULT_SHORTCUTS.items()},
+        "window": None,  # the main window's geometry and dock layout (base64), from its last close
     }
     try:
         stored = json.loads(settings_path().read_text(encoding="utf-8"))

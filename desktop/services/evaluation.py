@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.services.structure import require_annotators
 from bondscope.store import Store
 
 ECE_BINS = 10
@@ -123,6 +124,7 @@ def evaluate(
     store: Store, gold_annotator: str, pred_annotator: str, trace_ids: list[int] | None = None
 ) -> EvalReport:
     """Score `pred_annotator` against `gold_annotator` on the traces both labeled."""
+    require_annotators(store, [gold_annotator, pred_annotator])
     trace_ids = trace_ids if trace_ids is not None else store.trace_ids()
     report = EvalReport(gold_annotator, pred_annotator)
     gold_all: list[str] = []

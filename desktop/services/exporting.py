@@ -18,6 +18,7 @@ from bondscope.domain import InputError, Trace
 from bondscope.hookspecs import Exporter
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import NullProgress, Progress, check_cancelled
+from bondscope.services.structure import require_annotators
 from bondscope.store import Store
 
 MANIFEST = ".bondscope-export.json"
@@ -44,6 +45,8 @@ def export_traces(
 ) -> ExportReport:
     progress = progress or NullProgress()
     exporter = plugins.get("exporter", format)
+    if annotators is not None:  # a misspelt name would export every trace without labels
+        require_annotators(store, annotators)
     check_target(out, store.path, exporter, overwrite)
     trace_ids = trace_ids if trace_ids is not None else store.trace_ids()
     progress.start(f"exporting ({format})", len(trace_ids))

@@ -57,11 +57,12 @@ def _insert_label(
     behavior: str | None,
     seconds: float | None,
     reverts: int | None,
+    stamp: str,
 ) -> int:
     cursor = store.conn.execute(
         "INSERT INTO label_events (step_id, annotator_id, behavior, seconds, reverts, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (step_id, annotator_id, behavior, seconds, reverts, _next_timestamp(store)),
+        (step_id, annotator_id, behavior, seconds, reverts, stamp),
     )
     return int(cursor.lastrowid)
 
@@ -74,13 +75,27 @@ def _insert_bond(
     annotator_id: int,
     present: int,
     reverts: int | None,
+    stamp: str,
 ) -> int:
     cursor = store.conn.execute(
         "INSERT INTO bond_events (from_step_id, to_step_id, type, annotator_id, present, reverts,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (from_step_id, to_step_id, type, annotator_id, present, reverts, _next_timestamp(store)),
+        (from_step_id, to_step_id, type, annotator_id, present, reverts, stamp),
     )
     return int(cursor.lastrowid)
+
+
+def _hydrogen_targets(store: Store, from_step_id: int, annotator_id: int) -> list[int]:
+    """Step ids the annotator's present hydrogen bonds from this step point to."""
+    return [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT e.to_step_id FROM bond_events e WHERE e.id IN (SELECT MAX(id) FROM bond_events"
+            " WHERE from_step_id = ? AND type = 'hydrogen' AND annotator_id = ?"
+            " GROUP BY to_step_id) AND e.present = 1",
+            (from_step_id, annotator_id),
+        )
+    ]
 
 
 def set_label(
@@ -90,11 +105,38 @@ def set_label(
     behavior: str | None,
     seconds: float | None = None,
 ) -> int:
-    """Record `annotator`'s behavior for a step (None clears it); returns the event id."""
+    """Record `annotator`'s behavior for a step (None clears it); returns the label event id.
+
+    A step that is no longer R loses the annotator's hydrogen bonds from it (a reflection's
+    target means nothing on a normal step): the label and the bond removals are one action,
+    written with one timestamp, so one undo restores both.
+    """
     if behavior is not None and behavior not in BEHAVIORS:
         raise ValueError(f"behavior {behavior!r} is not one of {', '.join(BEHAVIORS)}")
     with store.transaction():
-        return _insert_label(store, step_id, store.annotator_id(annotator), behavior, seconds, None)
+        annotator_id = store.annotator_id(annotator)
+        stamp = _next_timestamp(store)
+        event_id = _insert_label(store, step_id, annotator_id, behavior, seconds, None, stamp)
+        if behavior != "R":
+            for target in _hydrogen_targets(store, step_id, annotator_id):
+                _insert_bond(store, step_id, target, "hydrogen", annotator_id, 0, None, stamp)
+        return event_id
+
+
+def set_target(store: Store, from_step_id: int, to_step_id: int | None, annotator: str) -> None:
+    """Make `to_step_id` the only target of the R step's hydrogen bonds (None: no target).
+
+    Retargeting and removing a reflection's bond are one action (one undo), like `set_label`.
+    """
+    with store.transaction():
+        annotator_id = store.annotator_id(annotator)
+        stamp = _next_timestamp(store)
+        current = _hydrogen_targets(store, from_step_id, annotator_id)
+        for target in current:
+            if target != to_step_id:
+                _insert_bond(store, from_step_id, target, "hydrogen", annotator_id, 0, None, stamp)
+        if to_step_id is not None and to_step_id not in current:
+            _insert_bond(store, from_step_id, to_step_id, "hydrogen", annotator_id, 1, None, stamp)
 
 
 def set_bond(store: Store, from_step_id: int, to_step_id: int, type: str, annotator: str) -> int:
@@ -114,17 +156,25 @@ def _bond(
         raise ValueError(f"bond type {type!r} is not one of {', '.join(BOND_TYPES)}")
     with store.transaction():
         annotator_id = store.annotator_id(annotator)
-        return _insert_bond(store, from_step_id, to_step_id, type, annotator_id, present, None)
+        return _insert_bond(
+            store,
+            from_step_id,
+            to_step_id,
+            type,
+            annotator_id,
+            present,
+            None,
+            _next_timestamp(store),
+        )
 
 
-def history(store: Store, annotator: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """The annotator's (undo stack, redo stack) of (table, event id), newest last.
+Event = tuple[str, int]  # (table, event id)
 
-    Replays the interactive rows in time order: a row without `reverts` is a new action (it
-    clears the redo stack); a row reverting the top of the undo stack is an undo; a row
-    reverting the top of the redo stack is a redo.
-    """
-    annotator_id = _existing_annotator(store, annotator)
+
+def _actions(store: Store, annotator_id: int) -> list[tuple[list[Event], set[Event]]]:
+    """The annotator's interactive rows grouped into actions, in time order: per action its rows
+    and the rows they revert. Rows of one action share one `created_at` (every action gets a
+    timestamp strictly after the newest row), so the grouping needs no extra column."""
     rows = store.conn.execute(
         "SELECT 'label_events', id, reverts, created_at FROM label_events"
         " WHERE annotator_id = ? AND run_id IS NULL"
@@ -132,17 +182,42 @@ def history(store: Store, annotator: str) -> tuple[list[tuple[str, int]], list[t
         " WHERE annotator_id = ? AND run_id IS NULL ORDER BY 4, 2",
         (annotator_id, annotator_id),
     ).fetchall()
-    done: list[tuple[str, int]] = []
-    undone: list[tuple[str, int]] = []
-    for table, event_id, reverts, _ in rows:
-        if reverts is not None and done and done[-1] == (table, reverts):
+    actions: list[tuple[list[Event], set[Event]]] = []
+    previous = None
+    for table, event_id, reverts, stamp in rows:
+        if stamp != previous:
+            actions.append(([], set()))
+            previous = stamp
+        actions[-1][0].append((table, event_id))
+        if reverts is not None:
+            actions[-1][1].add((table, reverts))
+    return actions
+
+
+def history(store: Store, annotator: str) -> tuple[list[Event], list[Event]]:
+    """The annotator's (undo stack, redo stack) of actions, newest last, each named by its first
+    (table, event id).
+
+    Replays the interactive actions in time order: one that reverts nothing is a new action (it
+    clears the redo stack); one reverting exactly the rows of the top of the undo stack is an
+    undo; one reverting the top of the redo stack is a redo.
+    """
+    done, undone = _stacks(store, _existing_annotator(store, annotator))
+    return [rows[0] for rows in done], [rows[0] for rows in undone]
+
+
+def _stacks(store: Store, annotator_id: int) -> tuple[list[list[Event]], list[list[Event]]]:
+    done: list[list[Event]] = []
+    undone: list[list[Event]] = []
+    for rows, reverted in _actions(store, annotator_id):
+        if reverted and len(reverted) == len(rows) and done and reverted == set(done[-1]):
+            undone.append(rows)
             done.pop()
-            undone.append((table, event_id))
-        elif reverts is not None and undone and undone[-1] == (table, reverts):
+        elif reverted and len(reverted) == len(rows) and undone and reverted == set(undone[-1]):
+            done.append(rows)
             undone.pop()
-            done.append((table, event_id))
         else:
-            done.append((table, event_id))
+            done.append(rows)
             undone.clear()
     return done, undone
 
@@ -150,19 +225,26 @@ def history(store: Store, annotator: str) -> tuple[list[tuple[str, int]], list[t
 def undo(store: Store, annotator: str) -> Change | None:
     """Undo the annotator's newest action (None when there is nothing to undo)."""
     with store.transaction():
-        done, _ = history(store, annotator)
-        return _revert(store, *done[-1]) if done else None
+        done, _ = _stacks(store, _existing_annotator(store, annotator))
+        return _revert(store, done[-1]) if done else None
 
 
 def redo(store: Store, annotator: str) -> Change | None:
     """Re-apply the annotator's newest undone action (None when there is nothing to redo)."""
     with store.transaction():
-        _, undone = history(store, annotator)
-        return _revert(store, *undone[-1]) if undone else None
+        _, undone = _stacks(store, _existing_annotator(store, annotator))
+        return _revert(store, undone[-1]) if undone else None
 
 
-def _revert(store: Store, table: str, event_id: int) -> Change:
-    """Append a row giving the key of `event_id` the value it had just before that event."""
+def _revert(store: Store, rows: list[Event]) -> Change:
+    """Append, as one action, a row per row of an action giving its key the value it had just
+    before that action; the Change names the first row's step."""
+    stamp = _next_timestamp(store)
+    changes = [_revert_row(store, table, event_id, stamp) for table, event_id in rows]
+    return changes[0]
+
+
+def _revert_row(store: Store, table: str, event_id: int, stamp: str) -> Change:
     conn = store.conn
     if table == "label_events":
         step_id, annotator_id = conn.execute(
@@ -174,7 +256,7 @@ def _revert(store: Store, table: str, event_id: int) -> Change:
             (step_id, annotator_id, event_id),
         ).fetchone()
         behavior = before[0] if before else None
-        new_id = _insert_label(store, step_id, annotator_id, behavior, None, event_id)
+        new_id = _insert_label(store, step_id, annotator_id, behavior, None, event_id, stamp)
         return Change(table, new_id, step_id)
     from_id, to_id, type, annotator_id = conn.execute(
         "SELECT from_step_id, to_step_id, type, annotator_id FROM bond_events WHERE id = ?",
@@ -186,7 +268,7 @@ def _revert(store: Store, table: str, event_id: int) -> Change:
         (from_id, to_id, type, annotator_id, event_id),
     ).fetchone()
     present = before[0] if before else 0
-    new_id = _insert_bond(store, from_id, to_id, type, annotator_id, present, event_id)
+    new_id = _insert_bond(store, from_id, to_id, type, annotator_id, present, event_id, stamp)
     return Change(table, new_id, from_id)
 
 

@@ -8,8 +8,9 @@ time; per batch, each trace is either fully labeled or untouched, a cancel (or C
 plugin crash) keeps the batches already finished, and the run row says `cancelled` or `failed`
 with the counts so far. Running again simply appends newer events.
 
-A pre-labeler that has `configure(provider=...)` (the ONNX classifier) gets the provider first,
-and one that has `active_provider` reports the provider it really ran on.
+A pre-labeler that has `set_provider(provider)` (the ONNX classifier) gets the provider first,
+and one that has `active_provider` reports the provider it really ran on. (Not `configure`: the
+llm pre-labeler's `configure(**options)` returns a configured copy and knows no provider.)
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def prelabel(
     """Label every current step of the traces; returns when done or cancelled (see module doc)."""
     progress = progress or NullProgress()
     prelabeler: Prelabeler = plugins.get("prelabeler", prelabeler_name)
-    configure = getattr(prelabeler, "configure", None)
-    if configure is not None:
-        plugins.call("prelabeler", prelabeler_name, lambda: configure(provider=provider))
+    set_provider = getattr(prelabeler, "set_provider", None)
+    if set_provider is not None:
+        plugins.call("prelabeler", prelabeler_name, lambda: set_provider(provider))
     trace_ids = trace_ids if trace_ids is not None else store.trace_ids()
     report = PrelabelReport(prelabeler_name, annotator_name(prelabeler))
     with store.transaction():

@@ -88,6 +88,19 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def require_annotators(store: Store, names: list[str]) -> None:
+    """Every name is an annotator of this project, else one SelectionError line naming the
+    unknown ones and the known ones: a misspelt name must not read as "no labels"."""
+    known = [r[0] for r in store.conn.execute("SELECT name FROM annotators ORDER BY name")]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
+    if unknown:
+        listed = ", ".join(known[:8]) + (f", … ({len(known)} in all)" if len(known) > 8 else "")
+        raise SelectionError(
+            f"no such annotator: {', '.join(unknown)}"
+            + (f"; this project has: {listed}" if known else "; this project has no labels yet")
+        )
+
+
 def resolve_annotator(store: Store, selection: Selection) -> Selection:
     """Fill in the annotator: one at a time, never a silent mix of people and models.
 

@@ -18,12 +18,17 @@ def run(
     trace: str | None = None,
     screenshot: Path | None = None,
     part: str = "window",
+    new: bool = False,
 ) -> int:
     """Open the app on `db` (default: the last project, or the demo); returns the exit code.
 
-    With `screenshot`, render the window offscreen to that PNG and return instead of running;
-    `part="structure"` renders only the structure panel.
+    A `db` that does not exist is created only with `new` (a typo must not open an empty
+    project). With `screenshot`, render the window offscreen to that PNG and return instead of
+    running; `part="structure"` renders only the structure panel.
     """
+    if db is not None and not new and not Path(db).exists():
+        print(f"error: {db}: no such project file (pass --new to create it)", file=sys.stderr)
+        return 1
     if screenshot is not None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     elif not (
@@ -50,7 +55,7 @@ def run(
     if db is None:
         db = ensure_demo_project() if screenshot is not None else default_project()
     try:
-        window = MainWindow(Path(db), annotator, settings)
+        window = MainWindow(Path(db), annotator, settings, remember_layout=screenshot is None)
     except StoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -59,14 +59,16 @@ from bondscope.ui.workers import (
     call_in_child,
 )
 from PySide6.QtCore import (
+    QByteArray,
     QItemSelection,
     QModelIndex,
+    QRect,
     QSize,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -90,6 +92,7 @@ from PySide6.QtWidgets import (
 CORPUS_DEBOUNCE_MS = 400  # the corpus side of the structure panel waits for a pause in labeling
 BACKUP_INTERVAL_MS = 30 * 60 * 1000  # scheduled backups of the open project, newest 10 kept
 ENCODE_DELAY_MS = 500  # a trace shown this long gets its steps encoded for the target picker
+DEFAULT_PRELABELER = "bondscope-minilm"  # the shipped classifier, as `bondscope prelabel`
 BEHAVIOR_NAMES = {"N": "normal", "D": "deep", "R": "reflection", "E": "exploration"}
 
 
@@ -118,7 +121,10 @@ class MainWindow(QMainWindow):
         annotator: str,
         settings: dict[str, Any],
         plugins: Plugins | None = None,
+        remember_layout: bool = True,
     ) -> None:
+        """`remember_layout`: restore the last session's geometry and docks, save them on close
+        (off for screenshots, which show the default layout and leave the saved one alone)."""
         super().__init__()
         self.annotator = annotator
         self.own_annotator = annotator  # who labels outside work packs (see open_project)
@@ -137,8 +143,11 @@ class MainWindow(QMainWindow):
         # Step embeddings for the R-target picker (settings "target_embeddings": false: TF-IDF).
         self.embeddings = StepEmbeddings()
         self.embeddings.failed.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.remember_layout = remember_layout
         self._build()
         self.open_project(project)
+        if remember_layout:
+            self._restore_layout()
 
     # -- construction --------------------------------------------------------------------------
 
@@ -150,6 +159,11 @@ class MainWindow(QMainWindow):
         self.trace_model.figures_ready.connect(self._show_project_progress)
         self.trace_model.figures_failed.connect(self._figures_failed)
         self.filter_box.textChanged.connect(self.trace_model.set_filter)
+        # Typing filters and stays in the box; Enter or Down hands the keyboard to the steps.
+        self.filter_box.returnPressed.connect(self.trace_view_focus)
+        QShortcut(QKeySequence(Qt.Key.Key_Down), self.filter_box, self.trace_view_focus).setContext(
+            Qt.ShortcutContext.WidgetShortcut
+        )
         self.trace_table = QTableView()
         self.trace_table.setModel(self.trace_model)
         self.trace_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -159,14 +173,16 @@ class MainWindow(QMainWindow):
         self.trace_table.verticalHeader().hide()
         self.trace_table.setWordWrap(False)
         self.trace_table.setItemDelegateForColumn(PERCENT, ProgressDelegate(self.trace_table))
-        # Names share long prefixes and end in what tells them apart: elide the middle.
-        self.trace_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Elide at the end: the model and correctness have columns of their own, and a middle
+        # elision cut exactly the part ("correct_" / "incorrect_") that tells copies apart.
+        self.trace_table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.trace_table.horizontalHeader()
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         # The figures are narrower than their titles: size them by the header, not the rows
-        # (fitting rows to contents reads every row's figures while the table is not shown yet).
+        # (fitting rows to contents reads every row's figures while the table is not shown yet,
+        # and a live ResizeToContents re-measures every row on each label's dataChanged).
         for column in (3, PERCENT, UNCERTAINTY, AGREEMENT):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, header.sectionSizeHint(column))
@@ -181,6 +197,7 @@ class MainWindow(QMainWindow):
         self.trace_view.selectionModel().currentChanged.connect(self._step_changed)
         self.trace_view.label_requested.connect(self.label_step)
         self.trace_view.accept_requested.connect(self.accept_suggestion)
+        self.trace_view.clear_requested.connect(self.clear_step)
         self.trace_view.undo_requested.connect(self.undo)
         self.trace_view.redo_requested.connect(self.redo)
         self.trace_view.help_requested.connect(self.show_shortcuts)
@@ -191,6 +208,7 @@ class MainWindow(QMainWindow):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.picker = TargetPicker(self)
         self.picker.picked.connect(self._target_picked)
+        self.picker.removed.connect(lambda: self._target_picked(None))
         self.picker.finished.connect(self._picker_closed)
 
         left = QWidget()
@@ -505,7 +523,8 @@ class MainWindow(QMainWindow):
             self.encode_timer.start()
         self.reload_bonds()
         self.trace_view.go_to(0)
-        self.trace_view.setFocus()
+        if not isinstance(QApplication.focusWidget(), QLineEdit):  # never while typing a filter
+            self.trace_view.setFocus()
         self._show_progress()
         self.refresh_trace_structure()
         if self._metrics is not None:
@@ -625,18 +644,20 @@ class MainWindow(QMainWindow):
     # -- active learning -------------------------------------------------------------------------
 
     def show_review_queue(self) -> ReviewQueue:
-        """Tools > Review Queue: the dock in front, its list fresh, keyboard on the list."""
+        """Tools > Review Queue: the dock in front, its list fresh; the keyboard stays on the
+        steps (a click or double-click in the queue goes there)."""
+        focus = QApplication.focusWidget()
         self.review_dock.show()
         self.review_dock.raise_()
         self.refresh_review()
-        self.review.table.setFocus()
+        (focus or self.trace_view).setFocus()
         return self.review
 
     def refresh_review(self) -> None:
-        """Re-read the queue, only while it is shown (one query, after the corpus debounce)."""
+        """Re-read the queue in its worker thread, only while it is shown (after the corpus
+        debounce, never inside a keystroke)."""
         if self.store is not None and self.review_dock.isVisible():
-            model = labeling.newest_model_annotator(self.store)
-            self.review.refresh(self.store, model, self.annotator)
+            self.review.refresh(self.store.path, self.annotator)
 
     def show_step(self, trace_id: int, row: int) -> None:
         """Go to a step of any trace (from the review queue) and hand the keyboard to it."""
@@ -749,20 +770,36 @@ class MainWindow(QMainWindow):
         else:  # not yet (or no encoder): never wait for it, rank by shared words
             ranked, how = labeling.suggest_targets(texts, row), "TF-IDF"
         self.pending_target = row
-        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how)
+        rect = self.trace_view.visualRect(model.index(row))
+        on_screen = QRect(self.trace_view.viewport().mapToGlobal(rect.topLeft()), rect.size())
+        self.picker.ask(row, [(j, texts[j], score) for j, score in ranked], how, on_screen)
 
-    def _target_picked(self, target: int) -> None:
+    def _target_picked(self, target: int | None) -> None:
+        """The step's target becomes the picked one (None: no target), replacing any other."""
         assert self.store is not None and self.pending_target is not None
         steps = self.trace_view.step_model.steps
         row = self.pending_target
+        to_step = None if target is None else steps[target].step_id
         try:
-            labeling.set_bond(
-                self.store, steps[row].step_id, steps[target].step_id, "hydrogen", self.annotator
-            )
+            labeling.set_target(self.store, steps[row].step_id, to_step, self.annotator)
         except StoreBusy as error:
             self._store_busy(error)
             return
         self.refresh_step(row)
+
+    def clear_step(self, row: int) -> None:
+        """Remove my label (and an R step's target) from the step; undo brings both back."""
+        assert self.store is not None
+        step_id = self.trace_view.step_model.steps[row].step_id
+        try:
+            labeling.set_label(self.store, step_id, self.annotator, None)
+        except StoreBusy as error:
+            self._store_busy(error)
+            return
+        self.refresh_step(row)
+
+    def trace_view_focus(self) -> None:
+        self.trace_view.setFocus()
 
     def _picker_closed(self, _: int) -> None:
         if self.pending_target is not None:
@@ -941,7 +978,8 @@ class MainWindow(QMainWindow):
         if not names:
             QMessageBox.information(self, "Pre-label", "No pre-labeler plugin is installed.")
             return
-        name, ok = QInputDialog.getItem(self, "Pre-label", "Pre-labeler:", names, 0, False)
+        default = names.index(DEFAULT_PRELABELER) if DEFAULT_PRELABELER in names else 0
+        name, ok = QInputDialog.getItem(self, "Pre-label", "Pre-labeler:", names, default, False)
         if ok:
             self.start_prelabel(name, None if all_traces else [self.trace_id])  # type: ignore[list-item]
 
@@ -1132,7 +1170,23 @@ class MainWindow(QMainWindow):
     def _export_done(self, report: ExportReport) -> None:
         self.statusBar().showMessage(f"exported {report.traces} traces to {report.out}", 5000)
 
+    def _restore_layout(self) -> None:
+        """Size, position and docks as the window was last closed (settings "window")."""
+        saved = self.settings.get("window")
+        if isinstance(saved, dict):
+            self.restoreGeometry(QByteArray.fromBase64(str(saved.get("geometry", "")).encode()))
+            self.restoreState(QByteArray.fromBase64(str(saved.get("state", "")).encode()))
+
+    def _save_layout(self) -> None:
+        self.settings["window"] = {
+            "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
+            "state": bytes(self.saveState().toBase64().data()).decode(),
+        }
+        save_settings(self.settings)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.remember_layout:
+            self._save_layout()
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait()
@@ -1144,6 +1198,7 @@ class MainWindow(QMainWindow):
             self.corpus_worker.wait()
         if self._metrics is not None:
             self._metrics.shutdown()
+        self.review.shutdown()
         self.embeddings.shutdown()
         if self.store is not None:
             self.store.close()

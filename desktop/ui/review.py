@@ -8,8 +8,15 @@ labels (the current annotator) they compare, and refreshes everything after an a
 
 from __future__ import annotations
 
+import os
+import queue
+import sys
+from collections.abc import Callable
 from html import escape
+from pathlib import Path
+from typing import Any
 
+from bondscope.services.labeling import newest_model_annotator
 from bondscope.services.review import (
     PrecisionEstimate,
     QueuedStep,
@@ -18,7 +25,7 @@ from bondscope.services.review import (
     uncertain_steps,
 )
 from bondscope.store import Store
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,16 +43,73 @@ from PySide6.QtWidgets import (
 )
 
 QUEUE_LIMIT = 200
+READER_NICE = 10  # the queue reader's scheduling niceness (Linux), below the GUI thread
 DEFAULT_THRESHOLD = 0.9
+
+
+class StoreReader(QThread):
+    """A long-lived thread with its own connection that runs read-only jobs, newest first.
+
+    One connection for the thread's life: opening a Store per read takes the write lock for its
+    schema check, which a label keystroke on the GUI thread would then wait for. Jobs that
+    queued up while one ran are stale except the newest, which alone runs.
+    """
+
+    done = Signal(int, object)  # serial, result
+    failed = Signal(int, str)  # serial, one-line message
+
+    def __init__(self, project: Path) -> None:
+        super().__init__()
+        self.project = project
+        self.jobs: queue.SimpleQueue[tuple[int, Callable[[Store], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.answered = 0  # serial of the newest job run (read from the GUI thread)
+
+    def submit(self, serial: int, job: Callable[[Store], Any]) -> None:
+        self.jobs.put((serial, job))
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+        self.wait()
+
+    def run(self) -> None:
+        if sys.platform == "linux":  # nice is per thread there: keystrokes win the CPU
+            os.nice(READER_NICE)
+        try:
+            store = Store(self.project)
+        except Exception as error:  # noqa: BLE001 - reported, never a crash
+            self.failed.emit(-1, str(error))
+            return
+        with store:
+            while (item := self._newest()) is not None:
+                serial, job = item
+                try:
+                    result = job(store)
+                except Exception as error:  # noqa: BLE001 - reported, never a crash
+                    self.failed.emit(serial, str(error))
+                else:
+                    self.done.emit(serial, result)
+                self.answered = serial
+
+    def _newest(self) -> tuple[int, Callable[[Store], Any]] | None:
+        """Wait for a job; of several waiting, the newest (None, a stop, wins over all)."""
+        item = self.jobs.get()
+        while item is not None and not self.jobs.empty():
+            item = self.jobs.get()
+        return item
 
 
 class ReviewQueue(QWidget):
     """The least confident suggestions I have not labeled, across traces, least confident first.
 
     Double-click or Enter on a row asks the window to show that step (`step_requested`).
+    The queue is read in a StoreReader thread: on a large corpus the query must never hold up a
+    keystroke. Requests made while one runs collapse into one more run.
     """
 
     step_requested = Signal(int, int)  # trace id, step index
+    computed = Signal()  # the table shows the newest request's queue
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,11 +133,51 @@ class ReviewQueue(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.table, 1)
         self.queue: list[QueuedStep] = []
+        self.reader: StoreReader | None = None
+        self.requested = 0  # serial of the newest request; older results are not shown
 
-    def refresh(self, store: Store, model: str | None, person: str) -> None:
-        """Re-read the queue (one query); keeps the selected row's place when it is still there."""
+    def refresh(self, project: Path, person: str) -> None:
+        """Re-read the queue of the newest model annotator for `person`, off the GUI thread."""
+        if self.reader is None or self.reader.project != project:
+            self.shutdown()
+            self.reader = StoreReader(project)
+            self.reader.done.connect(self._done)
+            self.reader.failed.connect(self._failed)
+            self.reader.start()
+        if not self.queue:
+            self.caption.setText("Reading the queue…")
+        self.requested += 1
+
+        def job(store: Store) -> tuple[str | None, list[QueuedStep], str]:
+            model = newest_model_annotator(store)
+            queue = uncertain_steps(store, model, person, QUEUE_LIMIT) if model else []
+            return model, queue, person
+
+        self.reader.submit(self.requested, job)
+
+    def busy(self) -> bool:
+        """Whether a requested read has not been shown yet."""
+        return self.reader is not None and self.reader.answered < self.requested
+
+    def _done(self, serial: int, result: tuple[str | None, list[QueuedStep], str]) -> None:
+        if serial == self.requested:
+            self._read(*result)
+
+    def _failed(self, serial: int, message: str) -> None:
+        if serial == self.requested:
+            self.caption.setText(f"Cannot read the review queue: {message}")
+
+    def shutdown(self) -> None:
+        """Stop the reader thread (before the project closes or the window goes)."""
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader.deleteLater()
+            self.reader = None
+
+    def _read(self, model: str | None, queue: list[QueuedStep], person: str) -> None:
+        """Show a finished read; keeps the selected row's place when it is still there."""
         current = self.table.currentRow()
-        self.queue = uncertain_steps(store, model, person, QUEUE_LIMIT) if model else []
+        self.queue = queue
         self.table.setRowCount(len(self.queue))
         for row, queued in enumerate(self.queue):
             cells = (
@@ -97,6 +201,7 @@ class ReviewQueue(QWidget):
             )
         if self.queue:
             self.table.selectRow(min(max(current, 0), len(self.queue) - 1))
+        self.computed.emit()
 
     def jump(self, row: int) -> None:
         if 0 <= row < len(self.queue):

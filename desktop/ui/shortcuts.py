@@ -13,7 +13,7 @@ from typing import Any
 
 from bondscope.domain import BEHAVIORS
 from bondscope.services.demo import DEFAULT_KEY_BINDINGS, DEFAULT_SHORTCUTS
-from PySide6.QtCore import QKeyCombination, Qt
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -35,6 +35,7 @@ SLOTS = 2  # keys per action in the dialog: a primary and an alternate
 ACTIONS: dict[str, str] = {
     **{f"label:{b}": f"label {b} and go to the next step" for b in BEHAVIORS},
     "accept": "accept the model's suggestion (hatched band) and go on",
+    "clear": "clear your label (and an R step's target)",
     "down": "next step",
     "up": "previous step",
     "unlabeled": "next step without your label",
@@ -141,6 +142,7 @@ class ShortcutsDialog(QDialog):
                 edit.setMaximumSequenceLength(1)  # one key per slot: finish on the first press
                 edit.setClearButtonEnabled(True)
                 edit.setObjectName(f"{action}/{slot}")
+                edit.installEventFilter(self)
                 if slot < len(current[action]):
                     edit.setKeySequence(QKeySequence(current[action][slot]))
                 grid.addWidget(edit, row, 1 + slot)
@@ -160,6 +162,21 @@ class ShortcutsDialog(QDialog):
         layout.addLayout(grid)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in a key field closes the dialog (Cancel), as everywhere else: a QKeySequenceEdit
+        would take it as a key and bind the next combination pressed to that field."""
+        if (
+            isinstance(event, QKeyEvent)
+            and event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride)
+            and event.key() == Qt.Key.Key_Escape
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+        ):
+            if event.type() == QEvent.Type.KeyPress:
+                self.reject()
+            event.accept()
+            return True
+        return super().eventFilter(watched, event)
 
     def keys(self) -> dict[str, list[str]]:
         """Action -> the keys now in its edits (empty slots left out)."""

@@ -293,6 +293,7 @@ class TraceTableModel(QAbstractTableModel):
             None,
             row.uncertainty,
             row.agreement,
+            row.correct,
         )[column]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -310,7 +311,7 @@ class TraceTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column >= STEPS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column <= 2:  # names are elided in the middle to fit; the tooltip keeps them whole
+            if column <= 2:  # names are elided at the end to fit; the tooltip keeps them whole
                 text = f"{row.name}\nmodel: {row.model}\nsource: {row.source}"
                 return "<qt>" + escape(text).replace("\n", "<br>") + "</qt>"  # never markup
             if column == PERCENT:

@@ -192,6 +192,7 @@ class TraceView(QListView):
 
     label_requested = Signal(int, str)  # row, behavior
     accept_requested = Signal(int)  # row: take the model's hint
+    clear_requested = Signal(int)  # row: remove my label
     undo_requested = Signal()
     redo_requested = Signal()
     help_requested = Signal()
@@ -303,17 +304,29 @@ class TraceView(QListView):
                 return action
         return None
 
+    def keyboardSearch(self, search: str) -> None:
+        """No type-ahead: a letter that is not bound must not move the cursor to a step that
+        happens to start with it (the next bound key would then label the wrong step)."""
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         action = self._action(event)
         row = self.current_row()
         if action is None:
-            super().keyPressEvent(event)
+            text = event.text()
+            if text and text.isprintable():  # an unbound character: do nothing, say so
+                event.accept()
+                self.notice.emit(f"{text!r} is not bound to anything; ? lists the keys")
+            else:  # navigation (Page Up/Down, Home, End), Tab, ...
+                super().keyPressEvent(event)
         elif action.startswith("label:"):
             if row >= 0:
                 self.label_requested.emit(row, action.removeprefix("label:"))
         elif action == "accept":
             if row >= 0:
                 self.accept_requested.emit(row)
+        elif action == "clear":
+            if row >= 0:
+                self.clear_requested.emit(row)
         elif action == "down":
             self.go_to(row + 1)
         elif action == "up":

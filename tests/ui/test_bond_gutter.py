@@ -164,10 +164,10 @@ def test_legend_names_the_behaviors_with_their_keys(project, open_window) -> Non
         assert f"[{key}]" in text
 
 
-def test_trace_names_elide_in_the_middle_with_a_full_tooltip(project, open_window) -> None:
+def test_trace_names_elide_at_the_end_with_a_full_tooltip(project, open_window) -> None:
     window = open_window(project)
     table = window.trace_table
-    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert table.textElideMode() == Qt.TextElideMode.ElideRight  # issue 19: was ElideMiddle
     index = window.trace_model.index(0, 0)
     assert index.data() in index.data(Qt.ItemDataRole.ToolTipRole)
     assert table.columnWidth(0) > max(table.columnWidth(c) for c in range(1, 5))

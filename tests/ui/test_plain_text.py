@@ -37,7 +37,7 @@ def test_a_markup_annotator_name_is_shown_literally(qtbot, project, open_window)
 
 def test_trace_name_tooltips_show_markup_literally(qtbot, project, open_window) -> None:
     window = open_window(project)
-    model = window.trace_proxy.sourceModel()
+    model = window.trace_model
     model.rows[0].name = HOSTILE
-    tooltip = window.trace_proxy.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    tooltip = window.trace_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
     assert HOSTILE in rendered(tooltip)

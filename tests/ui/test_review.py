@@ -78,8 +78,12 @@ def queue_rows(window) -> list[tuple[str, int, str, str]]:
 def test_review_queue_follows_the_service_and_jumps(qtbot, project, open_window) -> None:
     add_suggestions(project, SUGGESTIONS)
     window = open_window(project)
-    window.review_action.trigger()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    with qtbot.waitSignal(window.review.computed):  # read in a worker thread
+        window.review_action.trigger()
     assert window.review_dock.isVisible()
+    assert window.focusWidget() is window.trace_view  # the keyboard stays on the steps
     with Store(project) as store:
         expected = review.uncertain_steps(store, MODEL, ANNOTATOR)
     assert [(q.trace, q.step, q.suggestion, f"{q.confidence:.2f}") for q in expected] == (
@@ -143,3 +147,40 @@ def test_accept_dialog_shows_the_estimate_and_writes_labels(qtbot, project, open
     window.select_trace(3)
     assert [view.step_model.steps[i].label for i in (6, 7, 8)] == [None, "N", "D"]
     dialog.close()
+
+
+def test_the_queue_reader_thread_keeps_one_connection_and_runs_the_newest_job(project) -> None:
+    """Jobs queued while one runs collapse into the newest; only the reader thread is niced."""
+    import os
+    import sys
+    import threading
+
+    from bondscope.ui.review import READER_NICE, StoreReader
+
+    reader = StoreReader(project)
+    started, gate = threading.Event(), threading.Event()
+    ran: list[tuple[int, int, int]] = []  # serial, connection, the thread's niceness
+
+    def job(serial: int):
+        def run(store: Store) -> None:
+            started.set()
+            gate.wait(10)
+            ran.append((serial, id(store.conn), os.nice(0)))
+
+        return run
+
+    reader.start()
+    reader.submit(1, job(1))
+    assert started.wait(10)
+    for serial in (2, 3, 4):  # queued while job 1 runs: only the newest is still wanted
+        reader.submit(serial, job(serial))
+    gate.set()
+    while reader.answered < 4:
+        reader.wait(10)  # returns at once while the thread runs; answered moves on
+        if not reader.isRunning():
+            break
+    reader.stop()
+    assert [serial for serial, _, _ in ran] == [1, 4]
+    assert ran[0][1] == ran[1][1]  # one connection for the thread's life
+    if sys.platform == "linux":
+        assert {nice for _, _, nice in ran} == {READER_NICE} and os.nice(0) == 0
