@@ -237,10 +237,12 @@ def test_crash_then_resume_continues_where_it_stopped(tmp_path, reference):
 
     with ChatServer(crashing) as server, pytest.raises(LLMError, match="gave up"):
         synthesize(db, server, questions, max_retries=1)
-    # Once one request gives up, no new ones start, so how many of the first seven were sent
-    # depends on thread timing; every answer that did arrive is stored.
+    # Once one request gives up, no new ones start and the requests in flight are closed, so how
+    # many of the first seven were sent, and how many answers the server sent arrived before the
+    # close, depends on thread timing; what arrived is stored, and only that counts as done.
     assert 1 <= len(answered) <= healthy_for
-    assert len(stored_steps(db)) == len(answered)
+    stored = len(stored_steps(db))
+    assert 1 <= stored <= len(answered)
     with Store(db) as store:
         assert store.count("SELECT COUNT(*) FROM runs WHERE status = 'failed'") == 1
 
@@ -253,8 +255,8 @@ def test_crash_then_resume_continues_where_it_stopped(tmp_path, reference):
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["resumed_steps"] == len(answered) and report["status"] == "done"
-    assert len(server.requests) == reference[1] - len(answered)  # nothing asked twice
+    assert report["resumed_steps"] == stored and report["status"] == "done"
+    assert len(server.requests) == reference[1] - stored  # nothing stored is asked again
     steps = stored_steps(db)
     assert len(steps) == reference[1]
     assert_continuous(steps)

@@ -29,19 +29,18 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bondscope.domain import BEHAVIORS, InputError, Label, Trace, validate_trace
+from bondscope.domain import BEHAVIORS, Bond, InputError, Label, Step, Trace, validate_trace
 from bondscope.hookspecs import Prelabeler
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import NullProgress, Progress
@@ -327,7 +326,7 @@ def _write_shards(
                 manifest["inputs"][row["file"]]["shards"] = row["part"]
                 continue
             chunks = pending.setdefault(row["shard"], {})
-            chunks[row["chunk"]] = pickle.loads(row["traces"])
+            chunks[row["chunk"]] = traces_from_json(row["traces"])
             if len(chunks) < row["chunks"]:
                 continue
             traces = [trace for n in sorted(chunks) for trace in chunks[n]]
@@ -435,8 +434,29 @@ def _chunks(
             "part": [part],
             "chunk": [n],
             "chunks": [len(groups)],
-            "traces": [pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL)],
+            "traces": [traces_to_json(group)],
         }
+
+
+def traces_to_json(traces: list[Trace]) -> bytes:
+    """A chunk of traces as it travels between the Ray tasks: JSON, never pickle (a payload must
+    not be able to run code where it is read, docs/reliability.md)."""
+    return json.dumps([asdict(trace) for trace in traces], ensure_ascii=False).encode("utf-8")
+
+
+def traces_from_json(payload: bytes) -> list[Trace]:
+    traces = []
+    for data in json.loads(payload):
+        steps, labels, bonds = data.pop("steps"), data.pop("labels"), data.pop("bonds")
+        traces.append(
+            Trace(
+                **data,
+                steps=None if steps is None else [Step(**step) for step in steps],
+                labels=[Label(**label) for label in labels],
+                bonds=[Bond(**bond) for bond in bonds],
+            )
+        )
+    return traces
 
 
 class ChunkPrelabeler:
@@ -456,7 +476,7 @@ class ChunkPrelabeler:
             if chunk < 0:
                 labeled.append(payload)
                 continue
-            traces: list[Trace] = pickle.loads(payload)
+            traces = traces_from_json(payload)
             try:
                 predictions = predict(self.plugins, self.prelabeler, traces)
             except PluginError as error:
@@ -466,7 +486,7 @@ class ChunkPrelabeler:
                     Label(i, p.behavior, self.annotator, p.confidence)
                     for i, p in enumerate(predicted)
                 )
-            labeled.append(pickle.dumps(traces, protocol=pickle.HIGHEST_PROTOCOL))
+            labeled.append(traces_to_json(traces))
         batch["traces"] = np.array(labeled, dtype=object)
         return batch
 

@@ -173,8 +173,8 @@ class MainWindow(QMainWindow):
         self.trace_table.verticalHeader().hide()
         self.trace_table.setWordWrap(False)
         self.trace_table.setItemDelegateForColumn(PERCENT, ProgressDelegate(self.trace_table))
-        # Elide at the end: the model and correctness have columns of their own, and a middle
-        # elision cut exactly the part ("correct_" / "incorrect_") that tells copies apart.
+        # Elide at the end: the model has a column of its own, and a middle elision cut exactly
+        # the part ("correct_" / "incorrect_") that tells copies apart.
         self.trace_table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.trace_table.horizontalHeader()
         for column, width in ((0, 150), (1, 80), (2, 60)):  # the name starts with the model
@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
 
         def job(store: Store) -> CorpusSnapshot:
             if large:  # one scan of millions of labels: in a child, off this process's GIL
-                return call_in_child(store.path, corpus_snapshot, kwargs)
+                return call_in_child(store.path, corpus_snapshot, kwargs, CorpusSnapshot)
             return corpus_snapshot(store, **kwargs)
 
         worker = CallWorker(self.store.path, job)

@@ -76,7 +76,9 @@ class FiguresWorker(ServiceWorker):
     def work(self, store: Store, progress: Progress) -> TraceColumns:
         if self.in_child:
             kwargs = {"annotator": self.annotator}
-            self.result = call_in_child(self.project, trace_columns, kwargs, self.cancel_event)
+            self.result = call_in_child(
+                self.project, trace_columns, kwargs, TraceColumns, self.cancel_event
+            )
         else:
             self.result = trace_columns(store, self.annotator, progress=Yielding(progress))
         return self.result
@@ -293,7 +295,6 @@ class TraceTableModel(QAbstractTableModel):
             None,
             row.uncertainty,
             row.agreement,
-            row.correct,
         )[column]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:

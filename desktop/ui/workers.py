@@ -9,21 +9,24 @@ raises Cancelled, and its transaction (import, pre-label) or staged output (expo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from bondscope.childcall import decode
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import Cancelled, Progress
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from PySide6.QtCore import QThread, Signal
+
+T = TypeVar("T")
 
 
 class SignalProgress:
@@ -227,36 +230,18 @@ def lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
-# A service call in a child Python: module, function, project path and nice value as arguments,
-# keyword arguments pickled on stdin, the result pickled on stdout.
-CHILD_CALL = """
-import os, pickle, sys
-from importlib import import_module
-module, function, project, nice = sys.argv[1:5]
-if hasattr(os, "setpriority"):
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, int(nice))
-    except OSError:
-        pass
-from bondscope.store import Store
-kwargs = pickle.loads(sys.stdin.buffer.read())
-with Store(project, create=False) as store:
-    result = getattr(import_module(module), function)(store, **kwargs)
-sys.stdout.buffer.write(pickle.dumps(result))
-"""
-
-
 def call_in_child(
     project: Path,
-    function: Callable[..., Any],
+    function: Callable[..., T],
     kwargs: dict[str, Any],
+    result_type: type[T],
     cancel: threading.Event | None = None,
-) -> Any:
+) -> T:
     """`function(Store(project), **kwargs)` run in a child Python, for long reads of a large
     project: numpy and sqlite3 there never hold this process's GIL, which a GUI thread that
     calls into Python for every cell it paints would otherwise queue behind. Raises Cancelled
     when `cancel` is set (the child is killed), RuntimeError with its last error line."""
-    command = [sys.executable, "-c", CHILD_CALL, function.__module__, function.__name__]
+    command = [sys.executable, "-m", "bondscope.childcall", function.__module__, function.__name__]
     process = subprocess.Popen(
         [*command, str(project), str(NICE)],
         stdin=subprocess.PIPE,
@@ -265,7 +250,8 @@ def call_in_child(
     )
     outputs: list[bytes] = []
     talker = threading.Thread(
-        target=lambda: outputs.extend(process.communicate(pickle.dumps(kwargs))), daemon=True
+        target=lambda: outputs.extend(process.communicate(json.dumps(kwargs).encode())),
+        daemon=True,
     )
     talker.start()
     while talker.is_alive():
@@ -278,4 +264,4 @@ def call_in_child(
     if process.returncode != 0:
         lines = err.decode(errors="replace").strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"exit status {process.returncode}")
-    return pickle.loads(out)
+    return decode(out, result_type)

@@ -181,3 +181,25 @@ def test_prelabel_this_trace_refreshes_hints_and_uncertainty(qtbot, project, ope
     qtbot.waitUntil(lambda: not window.background_busy())  # the corpus is counted in a thread
     assert report.annotator in window.structure.corpus.title.text  # the newest model's labels
     assert "pre-labeling done" in window.statusBar().currentMessage()
+
+
+def test_a_read_in_a_child_python_gives_what_the_service_gives(tmp_path: Path) -> None:
+    """call_in_child hands JSON in and an .npz out (no pickle): the same figures as in-process."""
+    import numpy as np
+    from bondscope.plugin_manager import Plugins
+    from bondscope.services.importing import import_paths
+    from bondscope.services.trace_list import TraceColumns, trace_columns
+    from bondscope.store import Store
+    from bondscope.ui.workers import call_in_child
+
+    project = tmp_path / "p.bondscope"
+    with Store(project) as store:
+        import_paths(store, Plugins(load_entry_points=False), [DEMO])
+        here = trace_columns(store, "thought-anchors-gpt4o")
+    there = call_in_child(
+        project, trace_columns, {"annotator": "thought-anchors-gpt4o"}, TraceColumns
+    )
+    assert isinstance(there, TraceColumns) and len(there.ids) == 3
+    for name in ("ids", "steps", "labeled", "uncertainty", "agreement"):
+        np.testing.assert_array_equal(getattr(there, name), getattr(here, name))
+    assert there.labeled.sum() > 0

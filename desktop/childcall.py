@@ -1,0 +1,86 @@
+"""A service read run in a child Python, its result handed back without pickle.
+
+The app runs the long whole-project reads of a large project here (`ui.workers.call_in_child`),
+so numpy and sqlite3 in the child never hold the GUI process's GIL. The keyword arguments go in as
+JSON on stdin; the result, a dataclass of numbers, strings, None, numpy arrays and dataclasses of
+those, comes back on stdout as an .npz loaded with `allow_pickle=False`: nothing read can run code
+(docs/reliability.md).
+
+Run as `python -m bondscope.childcall MODULE FUNCTION PROJECT NICE`: `FUNCTION(Store(PROJECT),
+**kwargs)` at the CPU priority NICE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from dataclasses import fields, is_dataclass
+from importlib import import_module
+from typing import Any, TypeVar, get_type_hints
+
+import numpy as np
+
+T = TypeVar("T")
+NONE_KEY = "__none__"  # the fields that were None, as a JSON list (an .npz holds no None)
+
+
+def encode(result: Any) -> bytes:
+    arrays: dict[str, np.ndarray] = {}
+    nones: list[str] = []
+
+    def add(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            value, key = getattr(obj, f.name), prefix + f.name
+            if is_dataclass(value):
+                add(value, key + ".")
+            elif value is None:
+                nones.append(key)
+            else:
+                arrays[key] = np.asarray(value)
+
+    add(result, "")
+    arrays[NONE_KEY] = np.asarray(json.dumps(nones))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def decode(data: bytes, result_type: type[T]) -> T:
+    arrays = np.load(io.BytesIO(data), allow_pickle=False)
+    nones = set(json.loads(arrays[NONE_KEY].item()))
+
+    def build(kind: type, prefix: str) -> Any:
+        hints = get_type_hints(kind)
+        values = {}
+        for f in fields(kind):
+            key, hint = prefix + f.name, hints[f.name]
+            if key in nones:
+                values[f.name] = None
+            elif isinstance(hint, type) and is_dataclass(hint):
+                values[f.name] = build(hint, key + ".")
+            else:
+                array = arrays[key]
+                values[f.name] = array.item() if array.ndim == 0 else array
+        return kind(**values)
+
+    return build(result_type, "")
+
+
+def main(argv: list[str]) -> None:
+    module, function, project, nice = argv
+    if hasattr(os, "setpriority"):  # not permitted in some sandboxes: the default priority
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+    from bondscope.store import Store
+
+    kwargs = json.loads(sys.stdin.buffer.read())
+    with Store(project, create=False) as store:
+        result = getattr(import_module(module), function)(store, **kwargs)
+    sys.stdout.buffer.write(encode(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
