@@ -224,10 +224,14 @@ class OpenAIChatClient:
         # The socket timeout bounds each read; the watchdog bounds the whole attempt.
         watchdog = threading.Timer(self.timeout, expire)
         watchdog.daemon = True
-        with self._open_lock:
-            self._open.add(connection)
         watchdog.start()
         try:
+            # Registered once its socket exists, then checked: a close() before that could not
+            # shut it, and the request would wait out its whole timeout.
+            connection.connect()
+            with self._open_lock:
+                self._open.add(connection)
+            self._check_open()
             connection.request("POST", self._path, body=body, headers=headers)
             response = connection.getresponse()
             status = response.status
