@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import BEHAVIORS, Trace
-from bondscope.models.encoder import Encoder, default_weights_dir, weights_sha256
+from bondscope.models.encoder import Encoder, Encoding, default_weights_dir, weights_sha256
 from bondscope.models.features import trace_features
 from bondscope.models.head import Head
 
@@ -62,10 +62,14 @@ class Featurizer:
         self.groups = list(groups)
 
     def __call__(self, traces: Sequence[Trace]) -> list[np.ndarray]:
-        out = []
-        for trace in traces:  # one trace at a time: int8's per-batch quantization (see encoder)
-            texts = step_texts(trace)  # must not let the other traces change its predictions
-            out.append(trace_features(self.encoder.encode_all(texts), texts, self.groups))
+        texts = [text for trace in traces for text in step_texts(trace)]
+        encoded = self.encoder.encode_all(texts)
+        out, at = [], 0
+        for trace in traces:
+            span = slice(at, at + len(trace.steps))
+            part = Encoding(*(array[span] for array in encoded))
+            out.append(trace_features(part, texts[span], self.groups))
+            at = span.stop
         return out
 
 

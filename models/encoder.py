@@ -7,10 +7,8 @@ recorded in meta.json as it is built and checked before use, so a replaced or co
 rebuilt, never loaded. Variants: `fp32` (the
 reference), `int8` (dynamic per-channel quantization, the CPU default) and `fp16` (the CUDA
 default). Texts are tokenized once, sorted by length and padded per batch, so a batch of short
-steps never pays for the longest step of the run. int8 quantizes activations with one range per
-batch tensor, so a text's int8 embedding depends on the texts batched with it: the classifier
-encodes each trace on its own (`models.classifier`), so a trace's predictions never depend on the
-other traces of a run.
+steps never pays for the longest step of the run. The int8 variant encodes one text per batch
+(INT8_BATCH), so a text's embedding never depends on the texts encoded with it.
 """
 
 from __future__ import annotations
@@ -37,6 +35,10 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU_BATCH = 16
+# int8 runs one text per batch: its dynamic quantization takes one activation range over the
+# whole batch tensor, so batched neighbours (and their padding) would change a step's
+# embedding, and a step's prediction would depend on which traces were pre-labeled with it.
+INT8_BATCH = 1
 CUDA_BATCH = 256
 CPU = "CPUExecutionProvider"
 HASHES_KEY = "sha256"  # in meta.json: file name -> sha256 of each file as it was built
@@ -227,7 +229,9 @@ class Encoder:
         path = ensure_encoder(self.weights_dir, self.variant) / VARIANT_FILES[self.variant]
         self.session, self.provider = make_session(path, provider, threads)
         # Measured on 2 CPU cores (docs/benchmarks.md): 16 beat 64 and 128; GPUs want big batches.
-        self.batch_size = batch_size or (CUDA_BATCH if self.provider == CUDA else CPU_BATCH)
+        # int8 defaults to one text per batch (see INT8_BATCH); a larger one is for benchmarks.
+        default = CUDA_BATCH if self.provider == CUDA else CPU_BATCH
+        self.batch_size = batch_size or (INT8_BATCH if self.variant == "int8" else default)
 
     @property
     def dimension(self) -> int:

@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from bondscope.domain import BEHAVIORS, Step, Trace
+from bondscope.domain import BEHAVIORS
 from bondscope.models import encoder as encoder_module
-from bondscope.models.classifier import StepClassifier, default_model_dir
 from bondscope.models.encoder import Encoder, default_weights_dir, encoder_dir, weights_sha256
 from bondscope.models.head import Head, fit_head
 
@@ -225,18 +224,12 @@ def test_keyword_group_is_the_baselines_label_one_hot():
     assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]
 
 
-def test_int8_features_of_a_trace_do_not_depend_on_the_other_traces(encoder_cache):
-    """int8 quantizes activations with one range per batch tensor, so a text batched with longer
-    texts (and their padding) gets another embedding; the featurizer encodes each trace on its
-    own, so a trace's features are the same alone and among others."""
-    featurize = StepClassifier(default_model_dir(), provider="cpu", variant="int8").featurize
-    traces = []
-    for k in range(3):  # the same texts in another order, so the batches differ
-        parts, steps, at = TEXTS[k:] + TEXTS[:k], [], 0
-        for part in parts:
-            steps.append(Step(at, at + len(part)))
-            at += len(part) + 2
-        traces.append(Trace(id=f"t{k}", text="\n\n".join(parts), steps=steps))
-    together = featurize(traces)
-    for trace, features in zip(traces, together, strict=True):
-        assert np.array_equal(featurize([trace])[0], features)
+def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache):
+    """int8 quantizes activations with one range per batch tensor: batched with longer texts (and
+    their padding), a text got another embedding. One text per batch makes it exact."""
+    int8 = Encoder(provider="cpu", variant="int8", threads=1)
+    together = int8.encode_all(TEXTS)
+    for i, text in enumerate(TEXTS):
+        alone = int8.encode_all([text])
+        assert np.array_equal(alone.embeddings[0], together.embeddings[i])
+        assert np.array_equal(alone.middle[0], together.middle[i])
