@@ -73,6 +73,7 @@ def main() -> None:
     print(f"sentence-transformers encode (PyTorch, {device}, batch 32): {baseline:,.0f} steps/s")
 
     configs = [
+        ("int8", None, True, args.threads),  # the defaults, what `bondscope prelabel` runs
         ("int8", 64, True, args.threads),
         ("int8", 16, True, args.threads),
         ("int8", 128, True, args.threads),
@@ -82,7 +83,7 @@ def main() -> None:
     ]
     if args.provider != "cpu":
         configs = [(None, 256, True, args.threads), (None, 1024, True, args.threads)]
-    best = 0.0
+    best = shipped = 0.0
     for variant, batch, sort, threads in configs:
         classifier = StepClassifier(
             folder,
@@ -94,16 +95,18 @@ def main() -> None:
         )
         measured = rate(lambda c=classifier: c.predict_proba(traces), steps)
         best = max(best, measured)
+        shipped = shipped or measured  # the first row: the default settings
         encoder = classifier.featurize.encoder
         print(
-            f"pre-labeler end to end ({encoder.provider}, {encoder.variant}, batch {batch}, "
+            f"pre-labeler end to end ({encoder.provider}, {encoder.variant}, batch "
+            f"{encoder.batch_size}{' (default)' if batch is None else ''}, "
             f"{'length-sorted' if sort else 'unsorted'}, {threads} threads): "
             f"{measured:,.0f} steps/s = {measured / baseline:.2f}x"
         )
-    verdict = "meets" if best / baseline >= BUDGET_RATIO else "MISSES"
+    verdict = "meets" if shipped / baseline >= BUDGET_RATIO else "MISSES"
     print(
-        f"best: {best:,.0f} steps/s = {best / baseline:.2f}x the baseline; {verdict} the "
-        f">= {BUDGET_RATIO:.0f}x budget"
+        f"default settings: {shipped:,.0f} steps/s = {shipped / baseline:.2f}x the baseline; "
+        f"{verdict} the >= {BUDGET_RATIO:.0f}x budget (best: {best / baseline:.2f}x)"
     )
 
 
