@@ -29,11 +29,16 @@ QUEUE_SQL = """
     LIMIT :limit
 """
 
+# Only labels a person made count as checked: a label copied by `accept` agrees with the
+# suggestion by construction, so counting it would report precision 1.00 right after an accept.
 CHECKED_SQL = """
     SELECT m.confidence, m.behavior = p.behavior
     FROM current_labels m
     JOIN current_labels p ON p.step_id = m.step_id AND p.annotator = :person
+    JOIN label_events pe ON pe.id = p.event_id
+    LEFT JOIN runs r ON r.id = pe.run_id
     WHERE m.annotator = :model AND m.confidence >= :threshold
+      AND (r.kind IS NULL OR r.kind != 'accept')
 """
 
 UNCHECKED_SQL = """
@@ -59,7 +64,7 @@ class QueuedStep:
 @dataclass(frozen=True, slots=True)
 class PrecisionEstimate:
     threshold: float
-    checked: int  # steps at or above the threshold that the person already labeled
+    checked: int  # steps at or above the threshold that the person labeled (not by accepting)
     correct: int  # ... whose suggestion equals the person's label
     precision: float | None  # correct / checked, None when nothing was checked yet
     low: float | None  # 95 % Wilson interval of the precision
