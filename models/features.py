@@ -63,6 +63,9 @@ GROUPS = (
 # `step` (the last layer's embedding of the step itself) scores lower beside `middle` than
 # without it; it stays available for heads trained with it.
 DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "step")
+# The sequence head (models/sequence_training.py) reads the neighbors itself, and is meant to read
+# moves rather than cue words: no neighbor, lexicon or opening-word groups.
+SEQUENCE_GROUPS = ("step", "middle", "similarity", "position", "length", "overlap")
 OPENING_WORDS = 20
 OPENING_BUCKETS = 4096
 # Chosen by grouped CV on the seed set (docs/classifier.md); 1.0 is plain standardization.

@@ -178,7 +178,13 @@ def test_full_finetune_takes_real_steps_and_saves_an_exportable_encoder(encoder_
 
 
 def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_it():
-    from bondscope.services.training import Example, cross_validate, fold_names, training_rows
+    from bondscope.services.training import (
+        Example,
+        cross_validate,
+        fold_names,
+        rows_fit,
+        training_rows,
+    )
 
     rng = np.random.default_rng(2)
     names = [f"t{i:02d}" for i in range(11)]
@@ -203,7 +209,7 @@ def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_
         seen.append(set(x[:, 0].astype(int)))
         return fit_head(x, y, c=1.0)
 
-    result = cross_validate(examples, fit, folds=5, seed=0, weak_weight=0.25, extra=extra)
+    result = cross_validate(examples, rows_fit(fit), folds=5, seed=0, weak_weight=0.25, extra=extra)
     for held, trained in zip(result["fold_traces"], seen, strict=True):
         held_ids = {names.index(n) for n in held}
         assert not held_ids & trained and 99 in trained  # no held-out row, weak or gold
