@@ -29,17 +29,24 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from bondscope.domain import BEHAVIORS
+from bondscope.models.calibration import (
+    calibrated,
+    choose_offsets,
+    class_calibration_errors,
+    fit_temperature,
+)
 from bondscope.models.classifier import step_texts
 from bondscope.models.encoder import Encoder, Encoding
 from bondscope.models.features import (
     DEFAULT_GROUPS,
     GROUP_WEIGHTS,
     GROUPS,
+    SEQUENCE_GROUPS,
     column_scaling,
     group_width,
     trace_features,
@@ -61,6 +68,7 @@ SEEDS = {
     ),
     "skythought": (ROOT / "resources/seed/seed-gold-skythought.jsonl", ["reader-l", "reader-m"]),
 }
+INNER_FOLDS = 3
 VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train")
 
 
@@ -160,9 +168,8 @@ def encoding_of(texts: list[str], known: dict[str, tuple[np.ndarray, np.ndarray,
     )
 
 
-LEXICON_GROUPS = ("cues", "keyword", "cue_context")
-NO_LEXICON = tuple(g for g in DEFAULT_GROUPS if g not in LEXICON_GROUPS)
-GRU_GROUPS = ("step", "middle", "similarity", "position", "length", "overlap", "opening")
+PREVIOUS_GROUPS = tuple(g for g in GROUPS if g != "step")  # with the lexicon groups
+GRU_GROUPS = (*SEQUENCE_GROUPS, "opening")
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,8 @@ class Candidate:
     c: float = 0.002
     epochs: int = 10
     reweight: tuple[tuple[str, float], ...] = ()  # (group, weight) in place of GROUP_WEIGHTS
+    parts: tuple[Candidate, ...] = ()  # kind "ensemble": the candidates averaged
+    calibrate: bool = False  # temperature and per-class offsets from an inner grouped CV
 
 
 def columns(groups: tuple[str, ...], dim: int = 384) -> np.ndarray:
@@ -205,6 +214,28 @@ class Fitted:
 
     def __init__(self, candidate: Candidate, train: list[GoldTraceTexts], feats: dict) -> None:
         self.candidate = candidate
+        self.calibration: tuple[float, np.ndarray] | None = None
+        if candidate.calibrate:  # chosen on inner-CV predictions of the training traces only
+            plain = replace(candidate, calibrate=False)
+            probs, gold, weight = [], [], []
+            by_name = {t.name: t for t in train}
+            for held in fold_names(list(by_name), INNER_FOLDS, 1):
+                inner = Fitted(plain, [t for t in train if t.name not in held], feats)
+                for t, p in zip(
+                    [by_name[n] for n in held],
+                    inner.predict([feats[(n, "original")] for n in held]),
+                    strict=True,
+                ):
+                    keep = [i for i, g in enumerate(t.gold) if g is not None]
+                    probs.append(p[keep])
+                    gold.extend(BEHAVIORS.index(t.gold[i]) for i in keep)
+                    weight.append(t.weight[keep])
+            stacked, y, w = np.vstack(probs), np.array(gold), np.concatenate(weight)
+            temperature = fit_temperature(stacked, y, w)
+            self.calibration = (temperature, choose_offsets(stacked, y, temperature, w))
+        if candidate.kind == "ensemble":  # geometric mean of the parts' probabilities
+            self.parts = [Fitted(part, train, feats) for part in candidate.parts]
+            return
         self.keep = columns(candidate.groups)
         versions = ["original", "cue-synonyms-train"] if candidate.augment else ["original"]
         weight, standardize = column_scaling(
@@ -241,6 +272,15 @@ class Fitted:
             self.model = fit_sequence(examples, standardize=standardize, epochs=candidate.epochs)
 
     def predict(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        probs = self._predict(rows)
+        if self.calibration is None:
+            return probs
+        return [calibrated(p, *self.calibration) for p in probs]
+
+    def _predict(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        if self.candidate.kind == "ensemble":
+            pairs = zip(*(part.predict(rows) for part in self.parts), strict=True)
+            return [np.exp(np.mean([np.log(np.clip(p, 1e-9, 1)) for p in ps], 0)) for ps in pairs]
         rows = [r[:, self.keep] for r in rows]
         if self.candidate.kind == "logreg":
             return [self.head.predict_proba(r) for r in rows]
@@ -258,7 +298,7 @@ def scored(test: list[GoldTraceTexts], predictions: dict[str, list[list[str]]], 
     out = {}
     for subset in ("all", "dedup"):
         for version, per_trace in predictions.items():
-            gold, pred, conf = [], [], []
+            gold, pred, rows = [], [], []
             for k, t in enumerate(test):
                 for i, g in enumerate(t.gold):
                     if g is None or (subset == "dedup" and t.looping and not t.first[i]):
@@ -266,8 +306,13 @@ def scored(test: list[GoldTraceTexts], predictions: dict[str, list[list[str]]], 
                     gold.append(g)
                     pred.append(per_trace[k][i])
                     if probs is not None:
-                        conf.append(float(probs[version][k][i].max()))
+                        rows.append(probs[version][k][i])
+            conf = [float(r.max()) for r in rows]
             out[(subset, version)] = score(gold, pred, conf or None)
+            if rows:
+                out[(subset, version)]["class_ece"] = class_calibration_errors(
+                    np.vstack(rows), gold
+                )
     return out
 
 
@@ -293,10 +338,9 @@ def evaluate_split(
 
 
 CANDIDATES = [
-    Candidate("logreg, ten groups (the previous model)"),
-    Candidate("logreg, ten groups, augmented", augment=True),
-    Candidate("logreg, no lexicon groups, augmented", groups=NO_LEXICON, augment=True),
-    Candidate("BiGRU, no lexicon groups, augmented", kind="gru", groups=GRU_GROUPS, augment=True),
+    Candidate("logreg, ten groups (the previous model)", groups=PREVIOUS_GROUPS),
+    Candidate("logreg, no lexicon groups, augmented (shipped)", augment=True),
+    Candidate("BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=True),
 ]
 
 
@@ -331,8 +375,14 @@ def table(name: str, folds: list[dict[str, dict]], subset: str) -> list[str]:
         drops = [cells[0] - mean("cue-synonyms", None)] + [
             cells[1 + k] - mean("cue-synonyms", b) for k, b in enumerate(BEHAVIORS)
         ]
-        ece = [f[label][(subset, "original")]["ece"] for f in folds]
-        ece_cell = f"{np.mean(ece):.3f}" if ece[0] is not None else "—"
+        got = [f[label][(subset, "original")] for f in folds]
+        ece_cell = (
+            f"{np.mean([g['ece'] for g in got]):.3f} ("
+            + " / ".join(f"{np.mean([g['class_ece'][b] for g in got]):.3f}" for b in BEHAVIORS)
+            + ")"
+            if "class_ece" in got[0]
+            else "—"
+        )
         out.append(
             f"| {label} | **{cells[0]:.3f}** | "
             + " | ".join(f"{c:.3f}" for c in cells[1:])
@@ -348,6 +398,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="folder for the text encodings")
     parser.add_argument("--seeds", type=int, default=1, help="fold seeds of the grouped CV")
     parser.add_argument("--only", default=None, help="only candidates whose name has this text")
+    parser.add_argument("--split", default=None, help="only splits whose name has this text")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     began = time.perf_counter()
@@ -360,11 +411,13 @@ def main() -> None:
     )
     candidates = [c for c in CANDIDATES if args.only is None or args.only in c.name]
     header = (
-        "| | macro-F1 | F1 N | F1 D | F1 R | F1 E | ECE "
+        "| | macro-F1 | F1 N | F1 D | F1 R | F1 E | ECE (per class N / D / R / E) "
         "| cue-synonym drop (macro / N / D / R / E) |\n"
         "|---|---|---|---|---|---|---|---|"
     )
     for split, pairs in splits(traces, args.seeds).items():
+        if args.split is not None and args.split not in split:
+            continue
         t = time.perf_counter()
         folds = [evaluate_split(candidates, train, test, feats) for train, test in pairs]
         for subset in ("all", "dedup"):

@@ -228,3 +228,28 @@ def test_keyword_group_is_the_baselines_label_one_hot():
     rows = trace_features(Encoding(eye, eye, np.ones(4)), texts, ["keyword"])
     assert rows.shape == (4, 4) and (rows.sum(1) == 1).all()
     assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]
+
+
+def test_shipped_model_labels_a_trace_the_same_alone_or_with_others(encoder_cache):
+    """The shipped head reads only its own trace's features; with the fp32 encoder (no
+    batch-dependent quantization) a trace gets the same probabilities alone or beside others."""
+    from bondscope.domain import Step, Trace
+    from bondscope.models.classifier import StepClassifier, default_model_dir
+
+    def trace(name, texts):
+        text = "\n\n".join(texts)
+        steps, at = [], 0
+        for t in texts:
+            steps.append(Step(at, at + len(t)))
+            at += len(t) + 2
+        return Trace(name, text, steps=steps)
+
+    first = trace("a", TEXTS[:4])
+    second = trace("b", [TEXTS[5], TEXTS[1], "Hmm, 12 again.", TEXTS[4]])
+    classifier = StepClassifier(default_model_dir(), provider="cpu", variant="fp32")
+    assert classifier.card["features"] and classifier.card["head"]["sha256"]
+    alone = classifier.predict_proba([first])[0]
+    together = classifier.predict_proba([second, first])
+    assert alone.shape == (4, 4) and together[1].shape == (4, 4)
+    np.testing.assert_allclose(together[1], alone, atol=1e-4)
+    np.testing.assert_allclose(alone.sum(1), 1.0, atol=1e-5)
