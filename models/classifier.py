@@ -1,5 +1,5 @@
-"""A trained step classifier: a model folder (`card.json` + `head.npz` [+ `encoder/`]) loaded
-for inference with the torch-free encoder.
+"""A trained step classifier: a model folder (`card.json` + `head.npz` or, for a sequence head,
+`head.onnx` [+ `encoder/`]) loaded for inference with the torch-free encoder.
 
 The card names the encoder by the sha256 of its weights; loading refuses a head whose encoder
 weights or head file do not match the card, because a head over another encoder's features gives
@@ -22,6 +22,7 @@ from bondscope.domain import BEHAVIORS, Trace
 from bondscope.models.encoder import Encoder, Encoding, default_weights_dir, weights_sha256
 from bondscope.models.features import trace_features
 from bondscope.models.head import Head
+from bondscope.models.sequence import SequenceHead
 
 CARD = "card.json"
 HEAD = "head.npz"
@@ -98,7 +99,12 @@ class StepClassifier:
                 f"{self.folder}: trained on encoder weights {expected} but {weights} holds "
                 "different ones; retrain the head (`bondscope train`)"
             )
-        self.head = Head.load(head_path)
+        self.head: Head | SequenceHead
+        if self.card["head"]["kind"] == "gru":
+            head = self.card["head"]
+            self.head = SequenceHead(head_path, head["temperature"], head["offsets"])
+        else:
+            self.head = Head.load(head_path)
         encoder = Encoder(
             weights,
             provider=provider,
@@ -115,7 +121,7 @@ class StepClassifier:
 
     def predict_proba(self, traces: Sequence[Trace]) -> list[np.ndarray]:
         """(steps, 4) probabilities per trace, columns in BEHAVIORS order (N, D, R, E)."""
-        return [self.head.predict_proba(x) for x in self.featurize(traces)]
+        return self.head.predict_traces(self.featurize(traces))
 
 
 def behaviors_of(probabilities: np.ndarray) -> list[str]:

@@ -61,8 +61,15 @@ GROUPS = (
     "opening",
 )
 # `step` (the last layer's embedding of the step itself) scores lower beside `middle` than
-# without it; it stays available for heads trained with it.
-DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "step")
+# without it; it stays available for heads trained with it. The lexicon groups (`cues`,
+# `keyword`, `cue_context`) made the head read cue words: with them, a paraphrase of the cues
+# cost 0.13 macro-F1 across teacher families, without them (and trained on paraphrased copies)
+# 0.04-0.05 (docs/classifier.md, "Version 2"). They stay available for heads trained with them.
+LEXICON_GROUPS = ("cues", "keyword", "cue_context")
+DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "step" and g not in LEXICON_GROUPS)
+# The sequence head (models/sequence_training.py) reads the neighbors itself, and is meant to read
+# moves rather than cue words: no neighbor, lexicon or opening-word groups.
+SEQUENCE_GROUPS = ("step", "middle", "similarity", "position", "length", "overlap")
 OPENING_WORDS = 20
 OPENING_BUCKETS = 4096
 # Chosen by grouped CV on the seed set (docs/classifier.md); 1.0 is plain standardization.

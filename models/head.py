@@ -8,6 +8,7 @@ scikit-learn nor a scaler.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,13 @@ KINDS = ("logreg", "mlp")
 
 @dataclass
 class Head:
-    """Dense layers; ReLU between them, softmax at the end. `temperature` divides the logits."""
+    """Dense layers; ReLU between them, softmax at the end. `temperature` divides the logits and
+    `offsets` (per class, chosen in CV: `bondscope.models.calibration`) are added after it."""
 
     weights: list[np.ndarray]  # (in, out) per layer
     biases: list[np.ndarray]
     temperature: float = 1.0
+    offsets: np.ndarray | None = None
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         h = x.astype(np.float32, copy=False)
@@ -34,15 +37,23 @@ class Head:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         z = self.logits(x) / self.temperature
+        if self.offsets is not None:
+            z = z + self.offsets.astype(np.float32)
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+
+    def predict_traces(self, rows: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per trace; each step is classified from its own row (its context is in the row)."""
+        return [self.predict_proba(x) for x in rows]
 
     def save(self, path: Path) -> str:
         """Write the npz and return its sha256 (recorded in the model card)."""
         arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
         arrays.update({f"b{i}": b for i, b in enumerate(self.biases)})
         arrays["temperature"] = np.array(self.temperature, np.float32)
+        if self.offsets is not None:
+            arrays["offsets"] = np.asarray(self.offsets, np.float32)
         with path.open("wb") as handle:
             np.savez_compressed(handle, **arrays)
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -55,6 +66,7 @@ class Head:
                 [data[f"w{i}"].astype(np.float32) for i in range(layers)],
                 [data[f"b{i}"].astype(np.float32) for i in range(layers)],
                 float(data["temperature"]),
+                data["offsets"].astype(np.float32) if "offsets" in data.files else None,
             )
 
 

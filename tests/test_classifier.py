@@ -178,7 +178,13 @@ def test_full_finetune_takes_real_steps_and_saves_an_exportable_encoder(encoder_
 
 
 def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_it():
-    from bondscope.services.training import Example, cross_validate, fold_names, training_rows
+    from bondscope.services.training import (
+        Example,
+        cross_validate,
+        fold_names,
+        rows_fit,
+        training_rows,
+    )
 
     rng = np.random.default_rng(2)
     names = [f"t{i:02d}" for i in range(11)]
@@ -203,7 +209,7 @@ def test_grouped_cross_validation_holds_each_trace_out_once_and_never_trains_on_
         seen.append(set(x[:, 0].astype(int)))
         return fit_head(x, y, c=1.0)
 
-    result = cross_validate(examples, fit, folds=5, seed=0, weak_weight=0.25, extra=extra)
+    result = cross_validate(examples, rows_fit(fit), folds=5, seed=0, weak_weight=0.25, extra=extra)
     for held, trained in zip(result["fold_traces"], seen, strict=True):
         held_ids = {names.index(n) for n in held}
         assert not held_ids & trained and 99 in trained  # no held-out row, weak or gold
@@ -233,3 +239,28 @@ def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache):
         alone = int8.encode_all([text])
         assert np.array_equal(alone.embeddings[0], together.embeddings[i])
         assert np.array_equal(alone.middle[0], together.middle[i])
+
+
+def test_shipped_model_labels_a_trace_the_same_alone_or_with_others(encoder_cache):
+    """The shipped head reads only its own trace's features; with the fp32 encoder (no
+    batch-dependent quantization) a trace gets the same probabilities alone or beside others."""
+    from bondscope.domain import Step, Trace
+    from bondscope.models.classifier import StepClassifier, default_model_dir
+
+    def trace(name, texts):
+        text = "\n\n".join(texts)
+        steps, at = [], 0
+        for t in texts:
+            steps.append(Step(at, at + len(t)))
+            at += len(t) + 2
+        return Trace(name, text, steps=steps)
+
+    first = trace("a", TEXTS[:4])
+    second = trace("b", [TEXTS[5], TEXTS[1], "Hmm, 12 again.", TEXTS[4]])
+    classifier = StepClassifier(default_model_dir(), provider="cpu", variant="fp32")
+    assert classifier.card["features"] and classifier.card["head"]["sha256"]
+    alone = classifier.predict_proba([first])[0]
+    together = classifier.predict_proba([second, first])
+    assert alone.shape == (4, 4) and together[1].shape == (4, 4)
+    np.testing.assert_allclose(together[1], alone, atol=1e-4)
+    np.testing.assert_allclose(alone.sum(1), 1.0, atol=1e-5)

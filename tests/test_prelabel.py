@@ -8,6 +8,7 @@ from bondscope import hookimpl
 from bondscope.cli import cli
 from bondscope.hookspecs import StepPrediction
 from bondscope.models.classifier import read_card
+from bondscope.models.features import SEQUENCE_GROUPS
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.plugins.thought_anchors import ANNOTATOR
 from bondscope.services.evaluation import evaluate
@@ -286,3 +287,39 @@ def test_predictions_do_not_depend_on_the_other_traces_of_the_batch(tmp_path, en
         (p.behavior, p.confidence) for p in batched[0]
     ]
     assert classifier.predict(traces[::-1])[2] == batched[0]
+
+
+@pytest.mark.usefixtures("encoder_cache")
+def test_train_a_sequence_head_calibrated_in_cv_then_prelabel_with_it(tmp_path, monkeypatch):
+    """`--head gru --folds 2 --calibrate` on a small gold set: the ONNX head ships in the model
+    folder with its temperature and offsets in the card, and pre-labels through the plugin."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    db = small_project(tmp_path, traces=6)
+    with Store(db) as store:
+        step_ids = [r[0] for r in store.conn.execute("SELECT id FROM steps ORDER BY id")]
+        for step_id, behavior in zip(step_ids, "NRE" * 6, strict=True):
+            store.conn.execute(
+                "INSERT INTO label_events (step_id, annotator_id, behavior, created_at) "
+                "VALUES (?, ?, ?, '2026-01-01')",
+                (step_id, store.annotator_id("gold"), behavior),
+            )
+    args = ["train", "--db", str(db), "--gold", "gold", "--out", "seq", "--head", "gru"]
+    refused = CliRunner().invoke(cli, [*args, "--calibrate"])
+    assert refused.exit_code == 2 and "--folds" in refused.output
+    result = CliRunner().invoke(cli, [*args, "--folds", "2", "--calibrate", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    folder = tmp_path / "data" / "bondscope" / "models" / "seq"
+    card = read_card(folder)
+    assert card["head"]["kind"] == "gru" and card["head"]["file"] == "head.onnx"
+    assert card["head"]["augmented"] is True and len(card["head"]["offsets"]) == 4
+    assert card["head"]["temperature"] == report["cv"]["calibrated"]["temperature"]
+    assert set(report["cv"]["model"]["class_ece"]) == {"N", "D", "R", "E"}
+    assert card["features"] == list(SEQUENCE_GROUPS)
+    assert (folder / "head.onnx").stat().st_size < 500_000
+    plugins = Plugins(load_entry_points=False)
+    with Store(db) as store:
+        done = prelabel(store, plugins, "seq", provider="cpu")
+    assert (done.status, done.steps) == ("done", 18)
+    rows = label_rows(db, f"model:seq@{card['version']}")
+    assert len(rows) == 18 and all(0.25 <= c <= 1.0 for _, _, c in rows)

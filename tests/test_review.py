@@ -162,3 +162,24 @@ def test_an_unknown_model_is_an_error_that_names_the_known_ones(tmp_path):
     assert result.output.strip().splitlines() == [
         "error: no model annotator 'model:kw'; known: model:kw@1"
     ]
+
+
+def test_accepted_suggestions_do_not_count_as_checked(tmp_path):
+    """Right after an accept, the estimate still rests on the steps the person labeled, and a
+    later hand correction of an accepted step counts again."""
+    with Store(project(tmp_path)) as store:
+        before = estimate_precision(store, MODEL, "alice", 0.5)
+        assert accept_suggestions(store, MODEL, "alice", 0.5) == 2  # a/2 (0.7), b/0 (0.95)
+        after = estimate_precision(store, MODEL, "alice", 0.5)
+        assert (after.checked, after.correct, after.precision) == (2, 1, 0.5)
+        assert (after.checked, after.precision) == (before.checked, before.precision)
+        assert after.to_accept == 0
+        from bondscope.services.labeling import set_label
+
+        step_id = store.conn.execute(
+            "SELECT c.step_id FROM current_labels c JOIN traces t ON t.id = c.trace_id "
+            "WHERE t.name = 'a' AND c.step = 2 AND c.annotator = 'alice'"
+        ).fetchone()[0]
+        set_label(store, step_id, "alice", "N")
+        corrected = estimate_precision(store, MODEL, "alice", 0.5)
+        assert (corrected.checked, corrected.correct) == (3, 1)

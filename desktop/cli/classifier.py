@@ -82,13 +82,33 @@ def prelabel_command(db, prelabeler, provider, pattern, model_filter, source, wh
 @click.option(
     "--folds", type=int, default=0, show_default=True, help="grouped K-fold CV first (not --full)"
 )
+@click.option(
+    "--head",
+    type=click.Choice(["logreg", "gru"]),
+    default="logreg",
+    show_default=True,
+    help="per-step logistic regression, or a bidirectional GRU over the whole trace",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=True,
+    show_default=True,
+    help="also train on copies with cue words paraphrased (cue-synonyms-train)",
+)
+@click.option(
+    "--calibrate", is_flag=True, help="temperature and per-class offsets chosen in CV (--folds)"
+)
 @json_option
-def train_command(db, gold, out_name, full, test_fraction, seed, epochs, folds, as_json):
+def train_command(
+    db, gold, out_name, full, test_fraction, seed, epochs, folds, head, augment, calibrate, as_json
+):
     """Train the step classifier on gold labels; scores it on held-out traces."""
     from bondscope.services.training import train
 
     if full and folds:
         raise click.UsageError("--folds would score an encoder fine-tuned on its own test folds")
+    if calibrate and not folds:
+        raise click.UsageError("--calibrate chooses its offsets in cross-validation: give --folds")
     annotators = [name.strip() for name in gold.split(",") if name.strip()]
     with open_project(db) as store, TerminalProgress() as progress:
         report = train(
@@ -100,6 +120,9 @@ def train_command(db, gold, out_name, full, test_fraction, seed, epochs, folds, 
             seed=seed,
             epochs=epochs,
             folds=folds,
+            head=head,
+            augment=augment,
+            calibrate=calibrate,
             progress=progress,
         )
     lines = [
@@ -129,13 +152,32 @@ def train_command(db, gold, out_name, full, test_fraction, seed, epochs, folds, 
 @click.option("--pred", required=True, help="the annotator to score, e.g. model:NAME@VERSION")
 @click.option("--model", "model_filter", default=None, help="only traces of this model")
 @click.option("--source", default=None, help="only traces of this source")
+@click.option(
+    "--perturb",
+    type=click.Choice(["cue-synonyms"]),
+    default=None,
+    help="run --pred's pre-labeler again with cue words paraphrased; report the drop per class",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="ONNX provider, with --perturb",
+)
 @json_option
-def eval_command(db, gold, pred, model_filter, source, as_json):
-    """Score one annotator against another; steps are matched by character overlap."""
+def eval_command(db, gold, pred, model_filter, source, perturb, provider, as_json):
+    """Score one annotator against another; steps are matched by character overlap.
+
+    With --perturb, --pred names a pre-labeler (NAME or model:NAME@VERSION), which is run on the
+    gold traces as they are and with their cue words paraphrased; nothing is written."""
     from bondscope.domain import BEHAVIORS
     from bondscope.services.evaluation import evaluate
     from bondscope.services.structure import SelectionError
 
+    if perturb:
+        _perturbed_eval(db, gold, pred, model_filter, source, perturb, provider, as_json)
+        return
     with open_project(db) as store:
         report = evaluate(store, gold, pred, store.trace_ids(model=model_filter, source=source))
     if not report.traces:
@@ -152,6 +194,43 @@ def eval_command(db, gold, pred, model_filter, source, as_json):
         ),
         "confusion (rows gold, columns predicted " + " ".join(BEHAVIORS) + "):",
         *("  " + " ".join(f"{n:6d}" for n in row) for row in report.confusion),
+    ]
+    emit(asdict(report), as_json, lines)
+
+
+def _perturbed_eval(db, gold, pred, model_filter, source, perturb, provider, as_json):
+    from bondscope.services.robustness import perturbation_drop
+
+    name, _, version = pred.removeprefix("model:").partition("@")
+    registry = plugins()
+    try:
+        installed = str(registry.get("prelabeler", name).version)
+    except LookupError as error:
+        raise click.UsageError(str(error).strip("'\"")) from None
+    if version and version != installed:
+        raise click.UsageError(
+            f"{pred}: the installed pre-labeler {name} is version {installed}, not {version}"
+        )
+    with open_project(db) as store, TerminalProgress() as progress:
+        ids = store.trace_ids(model=model_filter, source=source)
+        try:
+            report = perturbation_drop(
+                store, registry, gold, name, perturb, ids, provider, progress
+            )
+        except LookupError as error:
+            raise click.UsageError(str(error).strip("'\"")) from None
+    a, b = report.original, report.perturbed
+
+    def f1(scores: dict, behavior: str) -> str:
+        return cell(scores["per_class"][behavior]["f1"])
+
+    lines = [
+        f"{name}@{report.version} vs {gold} on {report.steps} steps of {report.traces} traces, "
+        f"as is and with {perturb} ({report.changed_steps} step texts changed, "
+        f"{report.flipped} predictions flipped)",
+        "\tas is\tperturbed\tdrop",
+        f"macro-F1\t{cell(a['macro_f1'])}\t{cell(b['macro_f1'])}\t{cell(report.drop['macro'])}",
+        *(f"F1 {c}\t{f1(a, c)}\t{f1(b, c)}\t{cell(report.drop[c])}" for c in ("N", "D", "R", "E")),
     ]
     emit(asdict(report), as_json, lines)
 

@@ -26,7 +26,10 @@ SUGGESTIONS_SQL = """
     SELECT s.trace_id, s.idx AS step, e.step_id, e.behavior, e.confidence,
            (SELECT p.behavior FROM label_events p
             WHERE p.step_id = e.step_id AND p.annotator_id = :person
-            ORDER BY p.id DESC LIMIT 1) AS person_behavior
+            ORDER BY p.id DESC LIMIT 1) AS person_behavior,
+           (SELECT p.id FROM label_events p
+            WHERE p.step_id = e.step_id AND p.annotator_id = :person
+            ORDER BY p.id DESC LIMIT 1) AS person_event
     FROM label_events e
     JOIN steps s ON s.id = e.step_id AND s.retired_run_id IS NULL
     WHERE e.annotator_id = :model AND e.behavior IS NOT NULL AND e.confidence IS NOT NULL
@@ -42,9 +45,14 @@ QUEUE_SQL = f"""
     LIMIT :limit
 """
 
+# Only labels a person made count as checked: a label copied by `accept` agrees with the
+# suggestion by construction, so counting it would report precision 1.00 right after an accept.
 CHECKED_SQL = f"""
     SELECT m.confidence, m.behavior = m.person_behavior FROM ({SUGGESTIONS_SQL}) m
+    JOIN label_events pe ON pe.id = m.person_event
+    LEFT JOIN runs r ON r.id = pe.run_id
     WHERE m.person_behavior IS NOT NULL AND m.confidence >= :threshold
+      AND (r.kind IS NULL OR r.kind != 'accept')
 """
 
 UNCHECKED_SQL = f"""
@@ -66,7 +74,7 @@ class QueuedStep:
 @dataclass(frozen=True, slots=True)
 class PrecisionEstimate:
     threshold: float
-    checked: int  # steps at or above the threshold that the person already labeled
+    checked: int  # steps at or above the threshold that the person labeled (not by accepting)
     correct: int  # ... whose suggestion equals the person's label
     precision: float | None  # correct / checked, None when nothing was checked yet
     low: float | None  # 95 % Wilson interval of the precision

@@ -26,13 +26,19 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from bondscope.domain import BEHAVIORS, Trace
+from bondscope.models.calibration import (
+    calibrated,
+    choose_offsets,
+    class_calibration_errors,
+    fit_temperature,
+)
 from bondscope.models.classifier import (
     CARD,
     ENCODER,
@@ -48,14 +54,23 @@ from bondscope.models.encoder import (
     encoder_key,
     weights_sha256,
 )
-from bondscope.models.features import DEFAULT_GROUPS, GROUP_WEIGHTS, column_scaling
+from bondscope.models.features import (
+    DEFAULT_GROUPS,
+    GROUP_WEIGHTS,
+    SEQUENCE_GROUPS,
+    column_scaling,
+)
 from bondscope.models.head import Head, fit_head
 from bondscope.models.lexicon import keyword_behavior
+from bondscope.models.perturbation import perturb_trace
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.services.evaluation import score
 from bondscope.store import Store, now
 
 LEVELS = ("head", "full")
+HEAD_KINDS = ("logreg", "mlp", "gru")
+SEQUENCE_HEAD = "head.onnx"
+AUGMENTATION = "cue-synonyms-train"  # never the evaluation paraphrases (models/perturbation.py)
 ENCODE_BATCH_TRACES = 16
 
 
@@ -86,13 +101,27 @@ class GoldTrace:
 
 @dataclass
 class Example:
-    """One trace's feature rows (every step, for context) with its per-step gold and weak labels."""
+    """One trace's feature rows (every step, for context) with its per-step gold and weak labels.
+
+    `augmented`: rows of the same trace with its cue words paraphrased (`cue-synonyms-train`),
+    trained on with the same labels, never scored. `weight`: per step, 1 / copies of its text in
+    the trace, so a verbatim loop counts about once (None: every step 1).
+    """
 
     name: str
     x: np.ndarray
     gold: list[str | None]
     weak: list[str | None]
     texts: list[str]
+    augmented: np.ndarray | None = None
+    weight: np.ndarray | None = None
+
+
+class Predictor(Protocol):
+    def predict_traces(self, rows: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+
+Fit = Callable[[list[Example], float], Predictor]
 
 
 def _votes(trace: Trace, annotators: list[str]) -> list[str | None]:
@@ -149,16 +178,30 @@ def fold_names(names: list[str], folds: int, seed: int) -> list[list[str]]:
 
 
 def featurize_examples(
-    featurize: Featurizer, data: list[GoldTrace], progress: Progress, label: str
+    featurize: Featurizer,
+    data: list[GoldTrace],
+    progress: Progress,
+    label: str,
+    augment: bool = False,
 ) -> list[Example]:
-    """Feature rows of every step, encoding a few traces at a time."""
+    """Feature rows of every step, encoding a few traces at a time (with `augment`, also of
+    each trace with its cue words paraphrased by `cue-synonyms-train`)."""
     progress.start(label, len(data))
     out = []
     for at in range(0, len(data), ENCODE_BATCH_TRACES):
         batch = data[at : at + ENCODE_BATCH_TRACES]
-        for d, x in zip(batch, featurize([d.trace for d in batch]), strict=True):
+        rows = featurize([d.trace for d in batch])
+        twins = (
+            featurize([perturb_trace(d.trace, AUGMENTATION) for d in batch])
+            if augment
+            else [None] * len(batch)
+        )
+        for d, x, twin in zip(batch, rows, twins, strict=True):
             weak = d.weak or [None] * len(d.gold)
-            out.append(Example(d.trace.id, x, d.gold, weak, step_texts(d.trace)))
+            texts = step_texts(d.trace)
+            copies = Counter(texts)
+            weight = np.array([1.0 / copies[t] for t in texts])
+            out.append(Example(d.trace.id, x, d.gold, weak, texts, twin, weight))
         progress.advance(len(batch))
         check_cancelled(progress)
     return out
@@ -171,15 +214,29 @@ def training_rows(
     with a weak label but no gold one at `weak_weight` (gold wins where both exist)."""
     xs, ys, ws = [], [], []
     for e in examples:
-        for i, (g, k) in enumerate(zip(e.gold, e.weak, strict=True)):
-            label, weight = (g, 1.0) if g is not None else (k, weak_weight)
+        for i, (label, weight) in enumerate(step_targets(e, weak_weight)):
             if label is not None and weight > 0:
-                xs.append(e.x[i])
-                ys.append(BEHAVIORS.index(label))
-                ws.append(weight)
+                for x in (e.x, e.augmented) if e.augmented is not None else (e.x,):
+                    xs.append(x[i])
+                    ys.append(BEHAVIORS.index(label))
+                    ws.append(weight)
     width = examples[0].x.shape[1] if examples else 0
     x = np.vstack(xs) if xs else np.zeros((0, width), np.float32)
     return x, np.array(ys, np.int64), np.array(ws, np.float64)
+
+
+def step_targets(e: Example, weak_weight: float) -> list[tuple[str | None, float]]:
+    """Per step: the training label (gold, else weak) and its weight (times the repeat weight)."""
+    out = []
+    for i, (g, k) in enumerate(zip(e.gold, e.weak, strict=True)):
+        label, weight = (g, 1.0) if g is not None else (k, weak_weight)
+        out.append((label, weight * (float(e.weight[i]) if e.weight is not None else 1.0)))
+    return out
+
+
+def rows_fit(fit: Callable[[np.ndarray, np.ndarray, np.ndarray], Head]) -> Fit:
+    """A per-row head's fit (x, y, sample weight) as a fit over training traces."""
+    return lambda train, weak_weight: fit(*training_rows(train, weak_weight))
 
 
 def gold_rows(examples: list[Example]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -212,9 +269,23 @@ def _summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def gold_predictions(
+    predictor: Predictor, examples: list[Example], alternate: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """(gold steps, 4) probabilities for the gold steps of `examples`, each trace predicted whole
+    (a sequence head reads the entire trace); with `alternate`, on those rows instead."""
+    rows = [alternate[e.name] if alternate is not None else e.x for e in examples]
+    probs = predictor.predict_traces(rows)
+    keep = [
+        p[[i for i, g in enumerate(e.gold) if g is not None]]
+        for p, e in zip(probs, examples, strict=True)
+    ]
+    return np.vstack(keep) if keep else np.zeros((0, 4), np.float32)
+
+
 def cross_validate(
     examples: list[Example],
-    fit: Callable[[np.ndarray, np.ndarray, np.ndarray], Head],
+    fit: Fit,
     *,
     folds: int = 5,
     seed: int = 0,
@@ -224,21 +295,29 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Grouped k-fold CV over the gold traces in `examples`: each is held out exactly once.
 
-    A fold's head sees the other gold traces (with their weak labels at `weak_weight`) and the
-    weak-only traces in `extra`; the held-out traces contribute no rows at all, weak or gold, and
-    are scored on gold steps only. The keyword baseline is scored on the same steps. With
-    `alternate` (trace name -> other feature rows, e.g. from the int8 encoder) the share of
-    held-out steps whose label is unchanged on those features is reported too.
+    A fold's head sees the other gold traces (with their weak labels at `weak_weight`, and their
+    paraphrased copies when they have them) and the weak-only traces in `extra`; the held-out
+    traces contribute no rows at all, weak or gold, and are scored on gold steps only. The
+    keyword baseline is scored on the same steps. With `alternate` (trace name -> other feature
+    rows, e.g. from the int8 encoder) the share of held-out steps whose label is unchanged on
+    those features is reported too. `out_of_fold` holds every gold step's held-out
+    probabilities (in `examples` order), from which calibration is chosen.
     """
     by_name = {e.name: e for e in examples}
     model, baseline, pooled_gold, pooled_pred, pooled_conf = [], [], [], [], []
     agree = []
+    out_of_fold: dict[str, np.ndarray] = {}
     for held in fold_names(list(by_name), folds, seed):
         train_set = [e for e in examples if e.name not in held] + list(extra or [])
         test_set = [by_name[n] for n in held]
-        head = fit(*training_rows(train_set, weak_weight))
-        x, gold, texts = gold_rows(test_set)
-        probs = head.predict_proba(x)
+        head = fit(train_set, weak_weight)
+        _, gold, texts = gold_rows(test_set)
+        probs = gold_predictions(head, test_set)
+        at = 0
+        for e in test_set:
+            n = sum(g is not None for g in e.gold)
+            out_of_fold[e.name] = probs[at : at + n]
+            at += n
         predicted = [BEHAVIORS[i] for i in probs.argmax(1)]
         model.append(score(gold, predicted, probs.max(1).tolist()))
         baseline.append(score(gold, [keyword_behavior(t) for t in texts]))
@@ -246,8 +325,8 @@ def cross_validate(
         pooled_pred += predicted
         pooled_conf += probs.max(1).tolist()
         if alternate is not None:
-            other = [replace(e, x=alternate[e.name]) for e in test_set]
-            agree.append(head.predict_proba(gold_rows(other)[0]).argmax(1) == probs.argmax(1))
+            other = gold_predictions(head, test_set, alternate)
+            agree.append(other.argmax(1) == probs.argmax(1))
     result: dict[str, Any] = {
         "unit": "trace",
         "folds": folds,
@@ -259,6 +338,7 @@ def cross_validate(
         "model_per_fold_macro_f1": [s["macro_f1"] for s in model],
         "keyword_per_fold_macro_f1": [s["macro_f1"] for s in baseline],
         "pooled": score(pooled_gold, pooled_pred, pooled_conf),
+        "out_of_fold": np.vstack([out_of_fold[e.name] for e in examples]),
     }
     if agree:
         result["int8_label_agreement"] = float(np.concatenate(agree).mean())
@@ -277,10 +357,12 @@ def train(
     seed: int = 0,
     head: str = "logreg",
     c: float = 0.002,
-    features: tuple[str, ...] = DEFAULT_GROUPS,
+    features: tuple[str, ...] | None = None,
     weak: list[str] | None = None,
     weak_weight: float = 0.3,
     folds: int = 0,
+    augment: bool = True,
+    calibrate: bool = False,
     provider: str = "auto",
     epochs: int = 1,
     max_steps: int | None = None,
@@ -292,7 +374,13 @@ def train(
         raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
     if level == "full" and folds:
         raise ValueError("cross-validation would score an encoder fine-tuned on its test folds")
+    if head not in HEAD_KINDS:
+        raise ValueError(f"unknown head {head!r} (one of {', '.join(HEAD_KINDS)})")
+    if calibrate and not folds:
+        raise ValueError("calibration is chosen on cross-validation predictions: give folds")
     progress = progress or NullProgress()
+    if features is None:
+        features = SEQUENCE_GROUPS if head == "gru" else DEFAULT_GROUPS
     began = time.perf_counter()
     target = Path(out_dir) if out_dir is not None else user_models_dir() / out_name
     params = {
@@ -308,6 +396,8 @@ def train(
         "weak": list(weak or []),
         "weak_weight": weak_weight if weak else 0.0,
         "folds": folds,
+        "augment": augment,
+        "calibrate": calibrate,
         "provider": provider,
         "epochs": epochs,
         "max_steps": max_steps,
@@ -368,26 +458,17 @@ def _train(
         weights = staging / ENCODER
     encoder = Encoder(weights, provider=params["provider"], variant="fp32")
     featurize = Featurizer(encoder, params["features"])
-    gold_examples = featurize_examples(featurize, list(by_name.values()), progress, "encoding")
+    augment = params["augment"]
+    gold_examples = featurize_examples(
+        featurize, list(by_name.values()), progress, "encoding", augment
+    )
     extra = featurize_examples(featurize, weak_only, progress, "encoding weak-only traces")
     examples = {e.name: e for e in gold_examples}
     int8 = _int8_rows(weights, featurize, list(by_name.values()) if params["folds"] else test_set)
-
-    column_weight, standardize = column_scaling(params["features"], encoder.dimension)
-
-    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
-        return fit_head(
-            x,
-            y,
-            kind=params["head"],
-            c=params["c"],
-            seed=params["seed"],
-            sample_weight=w,
-            column_weight=column_weight,
-            standardize=standardize,
-        )
+    fit = head_fit(params, encoder.dimension)
 
     card_metrics: dict[str, Any] = {}
+    calibration = None
     if params["folds"]:
         progress.start(f"{params['folds']}-fold cross-validation", 1)
         report.cv = cross_validate(
@@ -399,27 +480,40 @@ def _train(
             extra=extra,
             alternate=int8,
         )
+        out_of_fold = report.cv.pop("out_of_fold")
+        gold_cv = [g for e in gold_examples for g in e.gold if g is not None]
+        report.cv["model"]["class_ece"] = class_calibration_errors(out_of_fold, gold_cv)
+        if params["calibrate"]:
+            calibration = _calibration(out_of_fold, gold_examples)
+            report.cv["calibrated"] = calibration
         card_metrics["cv"] = report.cv
         progress.advance(1)
-    x_train, y_train, w_train = training_rows(
-        [examples[n] for n in train_names] + extra, params["weak_weight"]
-    )
-    head = fit(x_train, y_train, w_train)
+    head = fit([examples[n] for n in train_names] + extra, params["weak_weight"])
+    if calibration is not None:
+        head.temperature = calibration["temperature"]
+        head.offsets = np.array(calibration["offsets"], np.float32)
     if test_set:
-        x_test, gold, texts = gold_rows([examples[n] for n in test_names])
-        probs = head.predict_proba(x_test)
+        held = [examples[n] for n in test_names]
+        _, gold, texts = gold_rows(held)
+        probs = gold_predictions(head, held)
         predicted = [BEHAVIORS[i] for i in probs.argmax(1)]
         report.test_steps = len(gold)
         report.metrics = score(gold, predicted, probs.max(1).tolist())
+        report.metrics["class_ece"] = class_calibration_errors(probs, gold)
         report.baseline = score(gold, [keyword_behavior(t) for t in texts])
         card_metrics["test"] = report.metrics
         card_metrics["keyword_baseline_test"] = report.baseline
-        x_int8 = gold_rows([replace(examples[n], x=int8[n]) for n in test_names])[0]
-        card_metrics["int8_label_agreement"] = float(
-            (head.predict_proba(x_int8).argmax(1) == probs.argmax(1)).mean()
-        )
+        on_int8 = gold_predictions(head, held, int8)
+        card_metrics["int8_label_agreement"] = float((on_int8.argmax(1) == probs.argmax(1)).mean())
     check_cancelled(progress)
-    head_sha = head.save(staging / HEAD)
+    head_file = SEQUENCE_HEAD if params["head"] == "gru" else HEAD
+    if params["head"] == "gru":
+        from bondscope.models.sequence_training import export_onnx
+
+        export_onnx(head.model, staging / head_file)
+        head_sha = hashlib.sha256((staging / head_file).read_bytes()).hexdigest()
+    else:
+        head_sha = head.save(staging / head_file)
     weights_sha = weights_sha256(weights)
     report.version = hashlib.sha256(f"{head_sha}:{weights_sha}".encode()).hexdigest()[:12]
     report.train_traces, report.test_traces = len(train_set), len(test_set)
@@ -439,9 +533,12 @@ def _train(
         "labels": list(BEHAVIORS),
         "features": list(params["features"]),
         "head": {
-            "file": HEAD,
+            "file": head_file,
             "kind": params["head"],
-            "c": params["c"],
+            "c": params["c"] if params["head"] != "gru" else None,
+            "temperature": float(head.temperature),
+            "offsets": [float(v) for v in (head.offsets if head.offsets is not None else [0] * 4)],
+            "augmented": augment,
             "group_weights": {g: GROUP_WEIGHTS[g] for g in params["features"]},
             "sha256": head_sha,
         },
@@ -500,6 +597,58 @@ def _train(
                 "cv_macro_f1": cv_f1["mean"] if cv_f1 else None,
             },
         )
+
+
+def head_fit(params: dict[str, Any], dimension: int) -> Fit:
+    """The fit for the chosen head kind over the chosen feature groups (module doc)."""
+    column_weight, standardize = column_scaling(params["features"], dimension)
+    if params["head"] == "gru":
+        from bondscope.models.sequence_training import fit_sequence_examples
+
+        return lambda train, weak_weight: fit_sequence_examples(
+            [(e.x, e.augmented, step_targets(e, weak_weight)) for e in train],
+            standardize=standardize,
+            seed=params["seed"],
+        )
+
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
+        return fit_head(
+            x,
+            y,
+            kind=params["head"],
+            c=params["c"],
+            seed=params["seed"],
+            sample_weight=w,
+            column_weight=column_weight,
+            standardize=standardize,
+        )
+
+    return rows_fit(fit)
+
+
+def _calibration(out_of_fold: np.ndarray, examples: list[Example]) -> dict[str, Any]:
+    """Temperature and per-class offsets chosen on the CV's held-out predictions, with the CV
+    scores they give there (an in-sample figure: the offsets were chosen on these predictions)."""
+    gold = [g for e in examples for g in e.gold if g is not None]
+    weight = np.concatenate(
+        [
+            (e.weight if e.weight is not None else np.ones(len(e.gold)))[
+                [i for i, g in enumerate(e.gold) if g is not None]
+            ]
+            for e in examples
+        ]
+    )
+    y = np.array([BEHAVIORS.index(g) for g in gold])
+    temperature = fit_temperature(out_of_fold, y, weight)
+    offsets = choose_offsets(out_of_fold, y, temperature, weight)
+    probs = calibrated(out_of_fold, temperature, offsets)
+    predicted = [BEHAVIORS[i] for i in probs.argmax(1)]
+    return {
+        "temperature": temperature,
+        "offsets": [float(v) for v in offsets],
+        "pooled_in_sample": score(gold, predicted, probs.max(1).tolist()),
+        "class_ece_in_sample": class_calibration_errors(probs, gold),
+    }
 
 
 def _rows(data: list[GoldTrace]) -> tuple[list[str], list[str]]:

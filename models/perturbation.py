@@ -1,0 +1,164 @@
+"""Cue words swapped for paraphrases: a test of whether a model reads behavior or keywords.
+
+The labeling guide says to judge a step's function, not its keywords; a model that labels
+"Wait, ..." R only because of "wait" will fail on a teacher that says "One moment, ...". So
+every cue phrase of the lexicon (`bondscope.models.lexicon`), with its inflections, is replaced
+by a paraphrase that no lexicon pattern matches, and the model is scored again
+(`bondscope eval --perturb cue-synonyms`).
+
+Two disjoint paraphrase tables, both kept here and apart from the lexicon the features use:
+
+- `EVAL_SYNONYMS` (`cue-synonyms`): what evaluation uses. No model may train on it.
+- `TRAIN_SYNONYMS` (`cue-synonyms-train`): what training augmentation uses (paraphrased copies
+  of the gold traces), so that a model scored under `cue-synonyms` has never seen its
+  replacement words.
+
+Matching is case-insensitive on whole words, longest phrase first, anywhere in the step (not
+only the lexicon's first 120 characters); the replacement keeps a leading capital ("Wait," ->
+"One moment,"). Whitespace and all other text are unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+
+from bondscope.domain import Step, Trace
+
+# cue (lower case) -> (evaluation paraphrase, training paraphrase)
+_TABLE: dict[str, tuple[str, str]] = {
+    # self-reflection
+    "but wait": ("but one moment", "but hang on a sec"),
+    "wait": ("one moment", "hang on a sec"),
+    "hmm": ("uh", "er"),
+    "hmmm": ("uh", "er"),
+    "let me check": ("let me look again", "let me go over it"),
+    "let me verify": ("let me test that", "let me validate"),
+    "let me double-check": ("let me look twice", "let me go over it twice"),
+    "let me double check": ("let me look twice", "let me go over it twice"),
+    "double-check": ("re-inspect", "cross-examine"),
+    "double check": ("re-inspect", "cross-examine"),
+    "double-checking": ("re-inspecting", "cross-examining"),
+    "verify": ("validate", "test"),
+    "verifies": ("validates", "tests"),
+    "verified": ("validated", "tested"),
+    "verifying": ("validating", "testing"),
+    "check": ("inspect", "examine"),
+    "checks": ("inspects", "examines"),
+    "checked": ("inspected", "examined"),
+    "checking": ("inspecting", "examining"),
+    "recheck": ("re-inspect", "reexamine"),
+    "rechecking": ("re-inspecting", "reexamining"),
+    "make sure": ("be certain", "ensure"),
+    "re-read": ("read again", "go back over"),
+    "reread": ("read again", "go back over"),
+    "rereading": ("reading again", "going back over"),
+    "mistake": ("slip", "blunder"),
+    "mistakes": ("slips", "blunders"),
+    "i made an error": ("i slipped up", "i got that wrong"),
+    "that's not right": ("that's off", "that's wrong"),
+    "that doesn't": ("that does not", "this does not"),
+    "is that correct": ("is that so", "does that hold"),
+    "is this correct": ("is this so", "does this hold"),
+    "hold on": ("one second", "just a sec"),
+    "actually": ("in fact", "really"),
+    "no,": ("nope,", "nah,"),
+    "oops": ("argh", "yikes"),
+    "let me recompute": ("let me redo the arithmetic", "let me compute again"),
+    "let me re-examine": ("let me look back at", "let me go back to"),
+    "confirm": ("corroborate", "establish"),
+    "confirms": ("corroborates", "establishes"),
+    "confirmed": ("corroborated", "established"),
+    "confirming": ("corroborating", "establishing"),
+    # self-exploration
+    "alternatively": ("on another track", "from a different angle"),
+    "alternative": ("different", "other"),
+    "another approach": ("a different route", "a second method"),
+    "another way": ("a different path", "a second method"),
+    "maybe": ("possibly", "it could be that"),
+    "perhaps": ("possibly", "conceivably"),
+    "what if": ("imagine that", "in the case that"),
+    "suppose": ("assume", "posit"),
+    "supposing": ("assuming", "positing"),
+    "let's try": ("let's attempt", "let's give it a go with"),
+    "let me try": ("let me attempt", "let me give it a go with"),
+    "let's consider": ("let's look at", "let's examine"),
+    "let me consider": ("let me look at", "let me examine"),
+    "could we": ("can we", "is it possible to"),
+    "might be": ("could be", "may be"),
+    "instead": ("in its place", "rather"),
+    "or maybe": ("or possibly", "or conceivably"),
+    "i wonder": ("i'm curious", "it's worth asking"),
+    "one idea": ("a thought", "a notion"),
+    "how about": ("what about", "try"),
+    # deep reasoning
+    "therefore": ("as a result", "for that reason"),
+    "thus": ("accordingly", "so then"),
+    "hence": ("for this reason", "as such"),
+    "which means": ("which tells us", "meaning"),
+    "this means": ("this tells us", "this shows"),
+    "so we get": ("so we obtain", "giving us"),
+    "it follows": ("it results", "we then have"),
+    "this implies": ("this gives", "this entails"),
+    "which implies": ("which gives", "which entails"),
+    "implies": ("entails", "yields"),
+    "consequently": ("as a consequence", "in consequence"),
+    "we can conclude": ("we can infer", "we may state"),
+    "we deduce": ("we infer", "we derive"),
+    "so the key": ("so the crux", "so the heart of it"),
+    "the key insight": ("the crux", "the central observation"),
+    "because": ("since", "as"),
+}
+EVAL_SYNONYMS: dict[str, str] = {cue: pair[0] for cue, pair in _TABLE.items()}
+TRAIN_SYNONYMS: dict[str, str] = {cue: pair[1] for cue, pair in _TABLE.items()}
+PERTURBATIONS: dict[str, dict[str, str]] = {
+    "cue-synonyms": EVAL_SYNONYMS,
+    "cue-synonyms-train": TRAIN_SYNONYMS,
+}
+
+
+def _pattern(table: Mapping[str, str]) -> re.Pattern[str]:
+    cues = sorted(table, key=len, reverse=True)
+    # "no," ends in punctuation, so the trailing boundary is "not followed by a word character".
+    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(c) for c in cues) + r")(?!\w)", re.I)
+
+
+_PATTERNS = {name: _pattern(table) for name, table in PERTURBATIONS.items()}
+
+
+def perturb_text(text: str, perturbation: str = "cue-synonyms") -> str:
+    """The text with every cue phrase replaced by its paraphrase (module doc)."""
+    if perturbation not in PERTURBATIONS:
+        known = ", ".join(PERTURBATIONS)
+        raise ValueError(f"unknown perturbation {perturbation!r} (one of {known})")
+    table = PERTURBATIONS[perturbation]
+
+    def swap(match: re.Match[str]) -> str:
+        found = match.group(0)
+        out = table[found.lower()]
+        if found.isupper() and len(found) > 1:
+            return out.upper()
+        return out[0].upper() + out[1:] if found[0].isupper() else out
+
+    return _PATTERNS[perturbation].sub(swap, text)
+
+
+def perturb_trace(trace: Trace, perturbation: str = "cue-synonyms") -> Trace:
+    """A copy of the trace whose steps' texts are perturbed; the step spans follow the new text.
+
+    Text between and around steps is kept as it is; labels and bonds refer to step indices, so
+    they stay valid.
+    """
+    parts: list[str] = []
+    steps: list[Step] = []
+    at = 0
+    for step in trace.steps or []:
+        parts.append(trace.text[at : step.start])
+        begin = sum(len(p) for p in parts)
+        body = perturb_text(trace.text[step.start : step.end], perturbation)
+        parts.append(body)
+        steps.append(replace(step, start=begin, end=begin + len(body)))
+        at = step.end
+    parts.append(trace.text[at:])
+    return replace(trace, text="".join(parts), steps=steps)
