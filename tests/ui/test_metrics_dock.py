@@ -205,7 +205,10 @@ def test_geometry_tab_matches_service_and_click_selects(
     step_text = window.trace_view.step_model.step_text
     assert tab.tip(x=0.0, y=0.0, data=7) == f"step 7: {step_text(7)[:80]}"
 
-    # Click: the most isolated point on the map, clicked with the mouse, selects its step
+    # Click: the most isolated point on the map, clicked with the mouse, selects its step. The
+    # map as it is drawn now: settled again, in case a background refresh redrew it meanwhile.
+    settle(qtbot, window, tab)
+    result = tab.result
     points = np.asarray(result["points"])[:, :2]
     distances = np.linalg.norm(points[:, None] - points[None], axis=2) + np.eye(len(points)) * 1e9
     step = int(np.argmax(distances.min(axis=1)))
