@@ -433,3 +433,56 @@ def newest_model_annotator(store: Store) -> str | None:
         " WHERE a.kind = 'model' OR a.name LIKE 'model:%' ORDER BY e.id DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
+
+
+def has_labels(store: Store, annotator: str) -> bool:
+    """The annotator has at least one label event (cleared labels count: they chose)."""
+    found = store.conn.execute(
+        "SELECT 1 FROM label_events e JOIN annotators a ON a.id = e.annotator_id"
+        " WHERE a.name = ? LIMIT 1",
+        (annotator,),
+    ).fetchone()
+    return found is not None
+
+
+def default_annotator(store: Store, me: str, trace_id: int | None = None) -> str | None:
+    """Whose labels a view shows when nobody chose: mine if I have any, else the newest model's.
+
+    With `trace_id`, the same rule within that trace, falling back to any annotator who labeled
+    it (alphabetically first), so a trace labeled only by a colleague still shows something.
+    """
+    if trace_id is None:
+        return me if has_labels(store, me) else newest_model_annotator(store)
+    names = [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT DISTINCT annotator FROM current_labels WHERE trace_id = ? ORDER BY 1",
+            (trace_id,),
+        )
+    ]
+    if me in names:
+        return me
+    newest = newest_model_annotator(store)
+    return newest if newest in names else (names[0] if names else None)
+
+
+@dataclass(frozen=True)
+class ProjectChoices:
+    """What a filter box can offer: annotators, the traces' models and sources (no blanks)."""
+
+    annotators: list[str]
+    models: list[str]
+    sources: list[str]
+
+
+def project_choices(store: Store) -> ProjectChoices:
+    """Cheap DISTINCT reads, for the app's filter and scope boxes."""
+
+    def distinct(sql: str) -> list[str]:
+        return [row[0] for row in store.conn.execute(sql) if row[0]]
+
+    return ProjectChoices(
+        annotators=distinct("SELECT name FROM annotators ORDER BY 1"),
+        models=distinct("SELECT DISTINCT model FROM traces ORDER BY 1"),
+        sources=distinct("SELECT DISTINCT source FROM traces ORDER BY 1"),
+    )
