@@ -7,7 +7,7 @@ arrays and dataclasses of those, comes back on stdout as an .npz loaded with `al
 nothing read can run code (docs/reliability.md). No Qt here: services start children too.
 
 The child runs as `python -m bondscope.childcall MODULE FUNCTION PROJECT NICE`:
-`FUNCTION(Store(PROJECT), **kwargs)` at the CPU priority NICE.
+`FUNCTION(Store(PROJECT), **kwargs)` at the CPU priority NICE (empty: the parent's).
 """
 
 from __future__ import annotations
@@ -82,16 +82,17 @@ def call_in_child(
     result_type: type[T],
     cancel: threading.Event | None = None,
     *,
-    nice: int = NICE,
+    nice: int | None = NICE,
     env: dict[str, str] | None = None,
 ) -> T:
-    """`function(Store(project), **kwargs)` run in a child Python at priority `nice`, with `env`
-    added to this process's environment. A GUI thread that calls into Python for every cell it
-    paints would otherwise queue behind numpy and sqlite3 holding the GIL. Raises Cancelled when
-    `cancel` is set (the child is killed), RuntimeError with the child's last error line."""
+    """`function(Store(project), **kwargs)` run in a child Python at priority `nice` (None:
+    this process's), with `env` added to this process's environment. A GUI thread that calls
+    into Python for every cell it paints would otherwise queue behind numpy and sqlite3 holding
+    the GIL. Raises Cancelled when `cancel` is set (the child is killed), RuntimeError with the
+    child's last error line."""
     command = [sys.executable, "-m", "bondscope.childcall", function.__module__, function.__name__]
     process = subprocess.Popen(
-        [*command, str(project), str(nice)],
+        [*command, str(project), "" if nice is None else str(nice)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -118,7 +119,7 @@ def call_in_child(
 
 def main(argv: list[str]) -> None:
     module, function, project, nice = argv
-    if hasattr(os, "setpriority"):  # not permitted in some sandboxes: the default priority
+    if nice and hasattr(os, "setpriority"):  # not permitted in some sandboxes: the default one
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, int(nice))
     from bondscope.store import Store

@@ -207,7 +207,7 @@ def geometry_job(
 
     Whose labels: the chosen annotator, else `default_annotator` within the trace. A child
     process, not this thread: t-SNE's Python loop held the GIL often enough to push the
-    keystroke p99 from 6 to 19 ms while a 1,000-step trace was measured. It runs at the default
+    keystroke p99 from 6 to 19 ms while a 1,000-step trace was measured. It runs at this process's
     priority with one OpenMP thread (ONE_THREAD); setting `cancel` kills it.
     """
     loaded = store.load_trace(trace_id, [])
@@ -219,7 +219,7 @@ def geometry_job(
     kwargs = {"trace": loaded.id, "annotator": annotator, "embedder": embedder}
     try:
         found = call_in_child(
-            store.path, geometry_json, kwargs, GeometryJSON, cancel, nice=0, env=ONE_THREAD
+            store.path, geometry_json, kwargs, GeometryJSON, cancel, nice=None, env=ONE_THREAD
         )
     except RuntimeError as error:
         raise SelectionError(f"geometry failed: {error}") from None
