@@ -224,16 +224,9 @@ def compare_command(sides, alpha, as_json):
 
 def _side_matrix(side: dict[str, Any], alpha: float) -> dict[str, Any]:
     """One side of `compare`: a preset's matrix, or one counted from a project."""
-    from bondscope.domain import BEHAVIORS, InputError
+    from bondscope.domain import InputError
     from bondscope.metafilter import parse_where
-    from bondscope.services.structure import (
-        Selection,
-        SelectionError,
-        preset,
-        resolve_annotator,
-        transition_counts,
-        transition_matrix,
-    )
+    from bondscope.services.structure import Selection, corpus_matrix, preset
 
     if "preset" in side:
         found = preset(side["preset"])
@@ -248,22 +241,13 @@ def _side_matrix(side: dict[str, Any], alpha: float) -> dict[str, Any]:
         raise click.UsageError(f"--where: {error.message}") from None
     selection = Selection(side.get("model"), side.get("source"), side.get("annotator"), run, meta)
     with open_project(Path(side["db"])) as store:
-        selection = resolve_annotator(store, selection)
-        counts = transition_counts(store, selection)
-    label = f"{side['db']} ({selection.describe()})"
-    never_left = [
-        b for b, n in zip(BEHAVIORS, counts.transitions.sum(axis=1), strict=True) if n == 0
-    ]
-    if never_left and alpha == 0:
-        raise SelectionError(
-            f"{label}: no transition out of {', '.join(never_left)}; pass --alpha 0.001 to smooth"
-        )
+        matrix = corpus_matrix(store, selection, alpha)
     return {
         "kind": "db",
-        "label": label,
-        "traces": counts.traces,
-        "transitions": int(counts.transitions.sum()),
-        "P": transition_matrix(counts.transitions, alpha),
+        "label": f"{side['db']} ({matrix.selection.describe()})",
+        "traces": matrix.counts.traces,
+        "transitions": int(matrix.counts.transitions.sum()),
+        "P": matrix.P,
     }
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bondscope.domain import BEHAVIORS, Bond, InputError, Label, Step, Trace, validate_trace
+from bondscope.domain import Bond, InputError, Label, Step, Trace, validate_trace
 from bondscope.hookspecs import Prelabeler
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import NullProgress, Progress
@@ -55,6 +55,7 @@ from bondscope.services.structure import (
     compare,
     counts_of,
     mixing_warnings,
+    never_left,
     preset,
     transition_matrix,
 )
@@ -818,16 +819,10 @@ def _comparisons(
         matrices = []
         for name, side in ((name_a, a), (name_b, b)):
             if isinstance(side, CountedSelection):
-                never_left = [
-                    behavior
-                    for behavior, n in zip(
-                        BEHAVIORS, side.transition_counts().sum(axis=1), strict=True
-                    )
-                    if n == 0
-                ]
-                if never_left and alpha == 0:
+                stuck = never_left(side.transition_counts())
+                if stuck and alpha == 0:
                     entry["skipped"] = (
-                        f"{name}: no transition out of {', '.join(never_left)}; "
+                        f"{name}: no transition out of {', '.join(stuck)}; "
                         "pass --alpha 0.001 to smooth"
                     )
                 matrices.append(transition_matrix(side.transition_counts(), alpha))

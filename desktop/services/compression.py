@@ -17,6 +17,7 @@ from bondscope.services.structure import (
     SelectionError,
     js_rows,
     label_sequences,
+    never_left,
     pearson,
     resolve_annotator,
     transition_matrix,
@@ -107,15 +108,14 @@ def compression(
     (counts_o, behaviors_o), (counts_c, behaviors_c) = sides
     if behaviors_o.sum() == 0 or behaviors_c.sum() == 0:
         raise SelectionError(f"{selection.annotator} labeled no original or no compressed trace")
-    never_left = [
+    stuck = [
         f"{side} {b}"
         for side, counts in (("original", counts_o), ("compressed", counts_c))
-        for b, n in zip(BEHAVIORS, counts.sum(axis=1), strict=True)
-        if n == 0
+        for b in never_left(counts)
     ]
-    if never_left and alpha == 0:
+    if stuck and alpha == 0:
         raise SelectionError(
-            f"no transition out of {', '.join(never_left)}: P-hat has zero rows; "
+            f"no transition out of {', '.join(stuck)}: P-hat has zero rows; "
             "smooth with alpha (e.g. 0.001)"
         )
     pi_o, pi_c = behaviors_o / behaviors_o.sum(), behaviors_c / behaviors_c.sum()

@@ -282,6 +282,45 @@ def transition_matrix(counts: np.ndarray, alpha: float = 0.0) -> np.ndarray:
     return np.divide(smoothed, totals, out=np.zeros_like(smoothed), where=totals > 0)
 
 
+def never_left(transitions: np.ndarray) -> list[str]:
+    """The behaviors with no outgoing transition: their rows of P are zero unless smoothed."""
+    return [b for b, n in zip(BEHAVIORS, np.sum(transitions, axis=1), strict=True) if n == 0]
+
+
+@dataclass(frozen=True)
+class CorpusMatrix:
+    """The transition matrix of a labeled selection, with what it was computed from."""
+
+    selection: Selection  # the annotator filled in (`resolve_annotator`)
+    counts: Counts
+    alpha: float  # the smoothing applied
+    P: np.ndarray
+
+
+def corpus_matrix(
+    store: Store, selection: Selection, alpha: float = 0.0, *, fallback_alpha: float | None = None
+) -> CorpusMatrix:
+    """P(to | from) of one annotator's labels over the selection, smoothed by `alpha`.
+
+    The one policy for a behavior that is never left (docs/metrics.md, "Rows never left"): with
+    alpha = 0 its row would be zero, P not row-stochastic, and neither a walk nor a stationary pi
+    exists, so this refuses with a SelectionError naming the behaviors. A caller that shows the
+    smoothing it used may pass `fallback_alpha` instead, applied only in that case (the app's
+    Transition tab does, with the paper's 0.001, and prints the alpha in its title).
+    """
+    selection = resolve_annotator(store, selection)
+    counts = transition_counts(store, selection)
+    stuck = never_left(counts.transitions)
+    if stuck and alpha == 0:
+        if fallback_alpha is None:
+            raise SelectionError(
+                f"{store.path.name} ({selection.describe()}): no transition out of "
+                f"{', '.join(stuck)} (zero rows of P); pass --alpha 0.001 to smooth"
+            )
+        alpha = fallback_alpha
+    return CorpusMatrix(selection, counts, alpha, transition_matrix(counts.transitions, alpha))
+
+
 def stationary(P: np.ndarray) -> np.ndarray:
     """The stationary distribution: left eigenvector of P for the eigenvalue nearest 1, sum 1."""
     values, vectors = np.linalg.eig(np.asarray(P, dtype=float).T)

@@ -31,10 +31,9 @@ from bondscope.progress import Cancelled, NullProgress, Progress
 from bondscope.services.importing import ImportReport, TraceWriter
 from bondscope.services.structure import (
     Selection,
-    SelectionError,
+    corpus_matrix,
     pearson,
     preset,
-    resolve_annotator,
     stationary,
     transition_counts,
     transition_matrix,
@@ -75,20 +74,12 @@ def graph_from_preset(preset_id: str) -> TargetGraph:
 
 
 def graph_from_corpus(store: Store, selection: Selection, alpha: float = 0.0) -> TargetGraph:
-    """P counted over a labeled corpus (any filter of structure.Selection), smoothed by alpha."""
-    selection = resolve_annotator(store, selection)
-    counts = transition_counts(store, selection)
-    never_left = [
-        b for b, n in zip(BEHAVIORS, counts.transitions.sum(axis=1), strict=True) if not n
-    ]
-    if never_left and alpha == 0:
-        raise SelectionError(
-            f"{selection.describe()}: no transition out of {', '.join(never_left)}, so a walk "
-            "could get stuck; pass --alpha 0.001 to smooth"
-        )
+    """P counted over a labeled corpus (any filter of structure.Selection), smoothed by alpha;
+    refused when a behavior is never left and alpha is 0 (a walk could get stuck there)."""
+    matrix = corpus_matrix(store, selection, alpha)
     return TargetGraph(
-        transition_matrix(counts.transitions, alpha),
-        f"corpus {store.path.name} ({selection.describe()}, {counts.traces} traces)",
+        matrix.P,
+        f"corpus {store.path.name} ({matrix.selection.describe()}, {matrix.counts.traces} traces)",
     )
 
 

@@ -25,7 +25,7 @@ from bondscope.ui.adjudicate import AdjudicateDialog
 from bondscope.ui.annotator import AnnotatorDialog
 from bondscope.ui.bond_gutter import BOND_COLORS, BOND_NAMES, DEFAULT_SHOWN, BondGutter, trace_bonds
 from bondscope.ui.embeddings import StepEmbeddings
-from bondscope.ui.metrics_dock import MetricsPanel
+from bondscope.ui.metrics import MetricsPanel
 from bondscope.ui.minimap import Minimap
 from bondscope.ui.review import AcceptDialog, ReviewQueue
 from bondscope.ui.shortcuts import ShortcutsDialog, action_keys, help_html, key_map, store_keys

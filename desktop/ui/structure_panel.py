@@ -15,18 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
-from bondscope.domain import BEHAVIORS
+from bondscope.services.metrics import percent_texts
 from bondscope.services.structure import CorpusSnapshot, transition_matrix
+from bondscope.ui.metrics.plots import TICKS, Heatmap, export_png, fixed_plot, set_text
 from bondscope.ui.trace_view import BEHAVIOR_COLORS
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QColor, QTransform
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-TICKS = [[(i, behavior) for i, behavior in enumerate(BEHAVIORS)]]
-COLORMAP = pg.colormap.get("viridis")
 EXPORT_WIDTH = 900
-DARK, LIGHT = QColor("black"), QColor("white")
 
 
 class StructureSide:
@@ -37,12 +34,8 @@ class StructureSide:
         self.transitions = np.zeros((4, 4), dtype=np.int64)
         self.title = layout.addLabel("", row=row, col=0, colspan=2, color="#202020")
         self.bars_plot = layout.addPlot(row=row + 1, col=0)
-        self.heat_plot = layout.addPlot(row=row + 1, col=1)
-        for plot in (self.bars_plot, self.heat_plot):
-            plot.setMouseEnabled(False, False)
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.getAxis("bottom").setTicks(TICKS)
+        fixed_plot(self.bars_plot)
+        self.bars_plot.getAxis("bottom").setTicks(TICKS)
         self.bars_plot.setYRange(0, 100, padding=0.05)
         self.bars_plot.setXRange(-0.6, 3.6, padding=0)
         self.bars_plot.setLabel("left", "% of steps")
@@ -50,27 +43,14 @@ class StructureSide:
             x=np.arange(4), height=np.zeros(4), width=0.7, brushes=list(BEHAVIOR_COLORS.values())
         )
         self.bars_plot.addItem(self.bars)
-        self.bar_texts = [pg.TextItem("", anchor=(0.5, 1.0), color="k") for _ in BEHAVIORS]
+        self.bar_texts = [pg.TextItem("", anchor=(0.5, 1.0), color="k") for _ in range(4)]
         for i, text in enumerate(self.bar_texts):
             text.setPos(i, 0)
             self.bars_plot.addItem(text)
-
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(COLORMAP)
-        self.image.setTransform(QTransform().translate(-0.5, -0.5))  # cell centres on the ticks
-        self.image.setImage(np.zeros((4, 4)), levels=(0, 100))
-        self.heat_plot.addItem(self.image)
-        self.heat_plot.invertY(True)
-        self.heat_plot.setAspectLocked(True)
-        self.heat_plot.setRange(xRange=(-0.5, 3.5), yRange=(-0.5, 3.5), padding=0)
-        self.heat_plot.getAxis("left").setTicks(TICKS)
-        self.heat_plot.setLabel("left", "from")
-        self.heat_plot.setLabel("bottom", "to (% of the row)")
-        self.cell_texts = [[pg.TextItem("", anchor=(0.5, 0.5)) for _ in range(4)] for _ in range(4)]
-        for i, row_texts in enumerate(self.cell_texts):
-            for j, text in enumerate(row_texts):
-                text.setPos(j, i)
-                self.heat_plot.addItem(text)
+        self.heat = Heatmap(layout.addPlot(row=row + 1, col=1))
+        self.heat.plot.setLabel("left", "from")
+        self.heat.plot.setLabel("bottom", "to (% of the row)")
+        self.cell_texts = self.heat.cells
         layout.layout.setColumnStretchFactor(0, 2)
         layout.layout.setColumnStretchFactor(1, 3)
 
@@ -97,18 +77,10 @@ class StructureSide:
         shares = self.distribution()
         self.bars.setOpts(height=shares)
         for i, text in enumerate(self.bar_texts):
-            _set_text(text, f"{shares[i]:.0f}%" if self.behaviors.sum() else "")
+            set_text(text, f"{shares[i]:.0f}%" if self.behaviors.sum() else "")
             text.setPos(i, shares[i])
-        percent = self.percent()
-        self.image.setImage(percent, levels=(0, 100))
-        rows_used = self.transitions.sum(axis=1) > 0
-        for i, row_texts in enumerate(self.cell_texts):
-            for j, text in enumerate(row_texts):
-                _set_text(text, f"{percent[i, j]:.0f}" if rows_used[i] else "")
-                # Dark text on the bright (high) end of viridis, light text on the dark end.
-                color = DARK if percent[i, j] > 60 else LIGHT
-                if text.color != color:
-                    text.setColor(color)
+        P = transition_matrix(self.transitions)
+        self.heat.set_matrix(100 * P, percent_texts(P), 100)
 
 
 Tally = tuple[np.ndarray, np.ndarray]  # (behaviors[4], transitions[4, 4]) of one trace
@@ -144,11 +116,6 @@ class CorpusTally:
         )
 
 
-def _set_text(item: pg.TextItem, text: str) -> None:
-    if item.toPlainText() != text:
-        item.setText(text)
-
-
 class StructurePanel(QWidget):
     """Two StructureSides, "this trace" above "corpus"; right-click exports the panel as PNG."""
 
@@ -170,9 +137,7 @@ class StructurePanel(QWidget):
 
     def export_png(self, path: Path, width: int = EXPORT_WIDTH) -> None:
         """Render both sides to a PNG with pyqtgraph's exporter (works offscreen too)."""
-        exporter = pg.exporters.ImageExporter(self.graphics.ci)
-        exporter.parameters()["width"] = width
-        exporter.export(str(path))
+        export_png(self.graphics.ci, path, width)
 
     def choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -29,7 +29,7 @@ from bondscope.services.synthesis import (
     graph_from_preset,
 )
 from bondscope.store import Store
-from bondscope.ui.metrics_plots import Heatmap
+from bondscope.ui.metrics.plots import Heatmap
 from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (

@@ -9,24 +9,21 @@ raises Cancelled, and its transaction (import, pre-label) or staged output (expo
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bondscope.childcall import decode
+from bondscope.childcall import NICE
+from bondscope.childcall import call_in_child as call_in_child  # re-exported for the widgets
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import Cancelled, Progress
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from PySide6.QtCore import QThread, Signal
-
-T = TypeVar("T")
 
 
 class SignalProgress:
@@ -219,49 +216,9 @@ class FidelityWorker(ServiceWorker):
         )
 
 
-NICE = 19  # background threads' nice value (Linux): the GUI thread comes first
-
-
 def lower_priority() -> None:
     """Give the calling thread (only it, on Linux) the lowest CPU priority; elsewhere a no-op."""
     if sys.platform.startswith("linux"):
         # Not permitted (some sandboxes): the thread keeps the default priority.
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-
-
-def call_in_child(
-    project: Path,
-    function: Callable[..., T],
-    kwargs: dict[str, Any],
-    result_type: type[T],
-    cancel: threading.Event | None = None,
-) -> T:
-    """`function(Store(project), **kwargs)` run in a child Python, for long reads of a large
-    project: numpy and sqlite3 there never hold this process's GIL, which a GUI thread that
-    calls into Python for every cell it paints would otherwise queue behind. Raises Cancelled
-    when `cancel` is set (the child is killed), RuntimeError with its last error line."""
-    command = [sys.executable, "-m", "bondscope.childcall", function.__module__, function.__name__]
-    process = subprocess.Popen(
-        [*command, str(project), str(NICE)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    outputs: list[bytes] = []
-    talker = threading.Thread(
-        target=lambda: outputs.extend(process.communicate(json.dumps(kwargs).encode())),
-        daemon=True,
-    )
-    talker.start()
-    while talker.is_alive():
-        talker.join(0.05)
-        if cancel is not None and cancel.is_set():
-            process.kill()
-            talker.join()
-            raise Cancelled()
-    out, err = outputs
-    if process.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(lines[-1] if lines else f"exit status {process.returncode}")
-    return decode(out, result_type)

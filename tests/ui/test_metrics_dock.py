@@ -27,7 +27,7 @@ from bondscope.services.structure import (
 )
 from bondscope.store import Store
 from bondscope.ui.main_window import MainWindow
-from bondscope.ui.metrics_dock import (
+from bondscope.ui.metrics import (
     AgreementTab,
     GeometryTab,
     MetricsTab,

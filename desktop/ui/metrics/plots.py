@@ -1,13 +1,17 @@
-"""pyqtgraph building blocks of the metrics dock: a labeled heatmap and a 4-node transition graph.
+"""pyqtgraph building blocks of the metrics dock, the structure panel and the synthesis report:
+a labeled heatmap, a 4-node transition graph, and PNG export.
 
-Both wrap a PlotItem and are updated in place (setImage / setData), so a recomputation redraws
-the same items instead of rebuilding the scene.
+Both figures wrap a PlotItem and are updated in place (setImage / setData), so a recomputation
+redraws the same items instead of rebuilding the scene.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
 from bondscope.domain import BEHAVIORS
 from bondscope.ui.trace_view import BEHAVIOR_COLORS
 from PySide6.QtCore import QPointF, QRectF
@@ -28,6 +32,13 @@ def fixed_plot(plot: pg.PlotItem) -> None:
     plot.setMouseEnabled(False, False)
     plot.setMenuEnabled(False)
     plot.hideButtons()
+
+
+def export_png(layout: pg.GraphicsLayout, path: Path, width: int) -> None:
+    """Render a figure to a PNG with pyqtgraph's exporter (works offscreen too)."""
+    exporter = pg.exporters.ImageExporter(layout)
+    exporter.parameters()["width"] = width
+    exporter.export(str(path))
 
 
 def set_text(item: pg.TextItem, text: str) -> None:
