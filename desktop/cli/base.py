@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import sys
 from functools import cache
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from bondscope import __version__
 from bondscope.domain import InputError
+from bondscope.jsonio import json_safe
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
 
@@ -76,17 +76,6 @@ def known_annotator(store: Store, name: str | None) -> None:
         from bondscope.services.structure import require_annotators
 
         require_annotators(store, [name])
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities (e.g. an undefined correlation) become null: JSON has no NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def emit(data: Any, as_json: bool, lines: list[str]) -> None:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 from bondscope.domain import BEHAVIORS, InputError, Step, Trace, validate_trace
 from bondscope.hookspecs import ChatClient, LLMError, Synthesizer
-from bondscope.jsonio import iter_jsonl
+from bondscope.jsonio import iter_jsonl, json_safe
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled, NullProgress, Progress
 from bondscope.services.importing import ImportReport, TraceWriter
@@ -771,7 +771,8 @@ def fidelity(
         },
     )
     with store.transaction():
-        store.finish_run(fidelity_run, "done", _json_safe(asdict(report)))
+        # r of a constant matrix is NaN: stored as null (jsonio.json_safe)
+        store.finish_run(fidelity_run, "done", json_safe(asdict(report)))
     return report
 
 
@@ -831,14 +832,3 @@ def _prelabel(
             )
             progress.advance(len(chunk))
     return fidelity_run, annotator
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (r of a constant matrix) is not JSON; store it as null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
