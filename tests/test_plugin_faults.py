@@ -205,9 +205,13 @@ def test_a_faulty_segmenter_is_disabled(tmp_path, segment, problem):
             lambda traces: [[StepPrediction("N", float("nan"))] * len(t.steps) for t in traces],
             "confidence",
         ),
+        (
+            lambda traces: [[StepPrediction("N", 1.5)] * len(t.steps) for t in traces],
+            "confidence is not null or a number in [0, 1]",
+        ),
         (lambda traces: [["N"] * len(t.steps) for t in traces], "not a list of StepPrediction"),
     ],
-    ids=["hangs", "None", "string-confidence", "nan-confidence", "strings"],
+    ids=["hangs", "None", "string-confidence", "nan-confidence", "above-one", "strings"],
 )
 def test_a_faulty_prelabeler_is_disabled_and_writes_no_label(tmp_path, predict, problem):
     db = project(tmp_path)

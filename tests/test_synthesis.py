@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bondscope import InputError
+from bondscope import InputError, hookimpl
 from bondscope.cli import cli
-from bondscope.hookspecs import LLMError
-from bondscope.plugin_manager import Plugins
+from bondscope.hookspecs import LLMError, StepPrediction
+from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import import_paths
@@ -31,6 +31,7 @@ from bondscope.services.synthesis import (
     SynthesisError,
     SynthesisSettings,
     answers_match,
+    fidelity,
     first_behavior,
     graph_from_corpus,
     graph_from_preset,
@@ -422,3 +423,35 @@ def test_fidelity_defaults_to_the_best_available_prelabeler(reference, tmp_path)
     assert labels == sum(len(walk) for *_, walk in corpus(db))
     assert "intended vs measured behavior: accuracy" in result.output
     assert "Pearson r(target, measured graph)" in result.output
+
+
+class Overconfident:
+    """A pre-labeler plugin whose confidences are above 1: a broken plugin, not a rounding."""
+
+    class Labeler:
+        name = "overconfident"
+        version = "1"
+        description = "confidence 1.5 on every step"
+
+        def predict(self, traces):
+            return [[StepPrediction("D", 1.5)] * len(trace.steps) for trace in traces]
+
+    @hookimpl
+    def register_prelabelers(self, register):
+        register(self.Labeler())
+
+
+def test_fidelity_disables_a_prelabeler_with_a_confidence_out_of_range(reference, tmp_path):
+    """Fidelity writes through the pre-label service's writer: the same check, nothing clamped."""
+    db = tmp_path / "p.db"
+    db.write_bytes(reference[0].read_bytes())
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(Overconfident())
+    with Store(db) as store:
+        labels = store.count("SELECT COUNT(*) FROM label_events")
+        with pytest.raises(PluginError, match=r"confidence is not null or a number in \[0, 1\]"):
+            fidelity(store, plugins, 1, prelabeler="overconfident")
+        assert store.count("SELECT COUNT(*) FROM label_events") == labels
+        assert store.count("SELECT COUNT(*) FROM runs WHERE kind = 'fidelity'") == 0
+    assert "overconfident" not in plugins.prelabelers()
+    assert [f.plugin for f in plugins.failures] == ["Overconfident"]

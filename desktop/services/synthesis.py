@@ -29,6 +29,7 @@ from bondscope.jsonio import iter_jsonl, json_safe
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled, NullProgress, Progress
 from bondscope.services.importing import ImportReport, TraceWriter
+from bondscope.services.prelabeling import annotator_name, label_traces
 from bondscope.services.structure import (
     Selection,
     SelectionError,
@@ -706,7 +707,7 @@ def fidelity(
     for position, name in enumerate(candidates):
         try:
             fidelity_run, annotator = _prelabel(
-                store, plugins, name, run_id, trace_ids, traces, batch, progress
+                store, plugins, name, run_id, trace_ids, batch, progress
             )
             break
         except PluginError:
@@ -782,53 +783,21 @@ def _prelabel(
     name: str,
     run_id: int,
     trace_ids: list[int],
-    traces: list[Trace],
     batch: int,
     progress: Progress,
 ) -> tuple[int, str]:
     """One transaction: a `fidelity` run and one label event per step of the run's traces."""
     labeler = plugins.get("prelabeler", name)
-    annotator = f"model:{labeler.name}@{labeler.version}"
-    progress.start(f"pre-labeling ({name})", len(traces))
+    annotator = annotator_name(labeler)
+    progress.start(f"pre-labeling ({name})", len(trace_ids))
     with store.transaction():
         fidelity_run = store.start_run(
             FIDELITY_RUN_KIND,
             {"synthesis_run": run_id, "prelabeler": name, "version": labeler.version},
         )
         annotator_id = store.annotator_id(annotator, "model")
-        created = now()
-        for start in range(0, len(traces), batch):
-            chunk = traces[start : start + batch]
-            predictions = plugins.call("prelabeler", name, labeler.predict, chunk)
-            if len(predictions) != len(chunk) or any(
-                len(p) != len(t.steps or []) or any(s.behavior not in BEHAVIORS for s in p)
-                for p, t in zip(predictions, chunk, strict=False)
-            ):
-                error = ValueError(f"pre-labeler {name!r} returned predictions that do not fit")
-                raise plugins.disable(plugins.owner("prelabeler", name), error)
-            rows = []
-            for trace_id, predicted in zip(
-                trace_ids[start : start + batch], predictions, strict=True
-            ):
-                step_ids = [sid for sid, _ in store.active_steps(trace_id)]
-                for step_id, prediction in zip(step_ids, predicted, strict=True):
-                    confidence = prediction.confidence
-                    if confidence is not None:
-                        confidence = min(1.0, max(0.0, float(confidence)))
-                    rows.append(
-                        (
-                            step_id,
-                            annotator_id,
-                            prediction.behavior,
-                            confidence,
-                            fidelity_run,
-                            created,
-                        )
-                    )
-            store.conn.executemany(
-                "INSERT INTO label_events (step_id, annotator_id, behavior, confidence, run_id, "
-                "created_at) VALUES (?,?,?,?,?,?)",
-                rows,
-            )
+        for start in range(0, len(trace_ids), batch):
+            chunk = trace_ids[start : start + batch]
+            label_traces(store, plugins, labeler, chunk, annotator_id, fidelity_run)
             progress.advance(len(chunk))
     return fidelity_run, annotator
