@@ -199,9 +199,10 @@ def eval_command(db, gold, pred, model_filter, source, perturb, provider, as_jso
 
 
 def _perturbed_eval(db, gold, pred, model_filter, source, perturb, provider, as_json):
+    from bondscope.domain import MODEL_PREFIX
     from bondscope.services.robustness import perturbation_drop
 
-    name, _, version = pred.removeprefix("model:").partition("@")
+    name, _, version = pred.removeprefix(MODEL_PREFIX).partition("@")
     registry = plugins()
     try:
         installed = str(registry.get("prelabeler", name).version)

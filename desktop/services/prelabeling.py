@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bondscope.domain import BEHAVIORS, Trace
+from bondscope.domain import BEHAVIORS, MODEL_PREFIX, Trace
 from bondscope.hookspecs import Prelabeler, StepPrediction
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import NullProgress, Progress
@@ -44,7 +44,7 @@ class PrelabelReport:
 
 
 def annotator_name(prelabeler: Prelabeler) -> str:
-    return f"model:{prelabeler.name}@{prelabeler.version}"
+    return f"{MODEL_PREFIX}{prelabeler.name}@{prelabeler.version}"
 
 
 def prelabel(
