@@ -455,3 +455,25 @@ def test_fidelity_disables_a_prelabeler_with_a_confidence_out_of_range(reference
         assert store.count("SELECT COUNT(*) FROM runs WHERE kind = 'fidelity'") == 0
     assert "overconfident" not in plugins.prelabelers()
     assert [f.plugin for f in plugins.failures] == ["Overconfident"]
+
+
+def test_the_cli_the_services_and_the_plugins_share_one_set_of_defaults():
+    """Each default lives in bondscope.llm_defaults; every place that offers one reads it."""
+    import inspect
+
+    from bondscope import llm_defaults
+    from bondscope.cli.synthesis import synthesize_command
+    from bondscope.plugins.llm_prelabeler import Settings
+    from bondscope.plugins.openai_compatible import OpenAIChatClient
+
+    cli_defaults = {param.name: param.default for param in synthesize_command.params}
+    settings = SynthesisSettings()
+    for name in ("start", "seed", "max_steps", "max_tokens", "step_tokens", "temperature", "top_p"):
+        assert cli_defaults[name] == getattr(settings, name) == getattr(llm_defaults, name.upper())
+    client = inspect.signature(OpenAIChatClient).parameters
+    labeler = Settings()
+    assert cli_defaults["api_key_env"] == client["api_key_env"].default == labeler.api_key_env
+    assert cli_defaults["concurrency"] == client["concurrency"].default == labeler.concurrency
+    assert cli_defaults["timeout"] == client["timeout"].default == labeler.timeout
+    assert cli_defaults["max_retries"] == client["max_retries"].default == labeler.max_retries
+    assert cli_defaults["llm_backend"] == Connection("u", "m").backend == llm_defaults.BACKEND

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from bondscope import llm_defaults
 from bondscope.domain import BEHAVIORS, InputError, Step, Trace, validate_trace
 from bondscope.hookspecs import ChatClient, LLMError, Synthesizer
 from bondscope.jsonio import iter_jsonl, json_safe
@@ -216,7 +217,7 @@ class Connection:
 
     base_url: str
     model: str
-    backend: str = "openai-compatible"
+    backend: str = llm_defaults.BACKEND
     options: dict[str, Any] = field(default_factory=dict)  # timeout, max_retries, concurrency...
 
 
@@ -225,13 +226,13 @@ class SynthesisSettings:
     """Everything that shapes the corpus; stored in the run so a resume uses the same."""
 
     n: int | None = None  # traces to write; default one per question (questions are cycled)
-    start: str = "E"  # a behavior, or "pi"
-    seed: int = 0
-    max_steps: int = 200
-    max_tokens: int = 16384  # estimated tokens of the whole trace
-    step_tokens: int = 1024  # max_tokens of each request
-    temperature: float = 0.7
-    top_p: float = 0.95
+    start: str = llm_defaults.START  # a behavior, or "pi"
+    seed: int = llm_defaults.SEED
+    max_steps: int = llm_defaults.MAX_STEPS
+    max_tokens: int = llm_defaults.MAX_TOKENS  # estimated tokens of the whole trace
+    step_tokens: int = llm_defaults.STEP_TOKENS  # max_tokens of each request
+    temperature: float = llm_defaults.TEMPERATURE
+    top_p: float = llm_defaults.TOP_P
     synthesizer: str = "mole-syn"
     prompts: str | None = None  # a folder of templates instead of the built-in ones
     source: str = "mole-syn"  # traces get source "{source}:{run id}"
@@ -392,7 +393,7 @@ def run_synthesis(
         "top_p": settings.top_p,
         "max_tokens": settings.step_tokens,
     }
-    concurrency = int(connection.options.get("concurrency", 4))
+    concurrency = int(connection.options.get("concurrency", llm_defaults.CONCURRENCY))
     failure: BaseException | None = None
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mole-syn")
     in_flight: dict[Future[str], _Item] = {}
