@@ -608,7 +608,3 @@ def _busy_message() -> str:
         f"the project is busy: another Bondscope process has been writing to it for over "
         f"{BUSY_TIMEOUT_S} s; nothing was changed, try again when it has finished"
     )
-
-
-def open_store(path: str | Path, *, create: bool = True) -> Store:
-    return Store(path, create=create)
