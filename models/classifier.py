@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 from bondscope.domain import Trace
-from bondscope.models.encoder import Encoder, Encoding, default_weights_dir, weights_sha256
+from bondscope.models.encoder import Encoder, Encoding
 from bondscope.models.features import trace_features
 from bondscope.models.head import Head
 from bondscope.models.sequence import SequenceHead
+from bondscope.models.weights import default_weights_dir, weights_sha256
 
 CARD = "card.json"
 HEAD = "head.npz"

@@ -1,7 +1,11 @@
 """The layering rules of docs/architecture.md, checked on the source."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QT_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
@@ -54,3 +58,49 @@ def test_every_code_folder_is_packaged():
             if name.startswith("bondscope.resources."):
                 continue  # data folders travel as package data
             assert name in listed, f"{name} is missing from [tool.setuptools] packages"
+
+
+def module_imports(path: Path, package: str) -> set[str]:
+    """The modules of `package` that `path` imports anywhere, function-level imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith(package + ".")}
+
+
+def test_no_import_cycle_among_the_models_modules():
+    """A function-level import hid encoder <-> export; the shared names live in models/weights."""
+    modules = {
+        f"bondscope.models.{path.stem}": path
+        for path in (ROOT / "models").glob("*.py")
+        if path.stem != "__init__"
+    }
+    graph = {
+        name: module_imports(path, "bondscope.models") & modules.keys()
+        for name, path in modules.items()
+    }
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph[start] - seen:
+            if nxt == target or reaches(nxt, target, seen | {nxt}):
+                return True
+        return False
+
+    cycles = sorted(name for name in graph if reaches(name, name, set()))
+    assert cycles == []
+
+
+@pytest.mark.parametrize("first", ["bondscope.models.export", "bondscope.models.encoder"])
+def test_encoder_and_export_import_in_either_order(first):
+    """Each side of the former cycle imports first in a fresh interpreter."""
+    other = "bondscope.models.encoder" if first.endswith("export") else "bondscope.models.export"
+    code = f"import sys, {first}, {other}; print(sorted(m for m in sys.modules if 'torch' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"  # the run time still never loads torch
