@@ -354,7 +354,7 @@ def test_fidelity_report_through_the_cli(tmp_path, monkeypatch):
         monkeypatch.setenv("BONDSCOPE_LLM_MODEL", "labeler")
         result = CliRunner().invoke(
             cli,
-            ["fidelity", "--db", str(db), "--run", "1", "--prelabeler", "llm", "--json"],
+            ["fidelity", "--db", str(db), "--run", "1", "--labeler", "llm", "--json"],
             catch_exceptions=False,
         )
     assert result.exit_code == 0, result.output

@@ -127,6 +127,47 @@ class BondscopeGroup(click.Group):
             sys.exit(130)
 
 
+class RenamedOption(click.Option):
+    """An option whose spelling before #14 still works as a hidden alias: old scripts keep
+    running, while `--help` and error messages show only the new name.
+
+    (`--model` once meant three things: the LLM that wrote a trace, a pre-labeler, a model
+    annotator; each has its own name now.)
+    """
+
+    def __init__(self, param_decls: list[str], *, old: tuple[str, ...] = (), **attrs: Any) -> None:
+        super().__init__([*param_decls, *old], **attrs)
+        self.old_names = old
+
+    def shown(self) -> list[str]:
+        return [name for name in self.opts if name not in self.old_names]
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        every = self.opts
+        self.opts = self.shown()
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = every
+
+    def get_error_hint(self, ctx: click.Context) -> str:
+        return " / ".join(f"'{name}'" for name in self.shown())
+
+
+def renamed_option(*param_decls: str, old: str, **attrs: Any) -> Any:
+    """`click.option(*param_decls)` that also accepts `old`, hidden (see RenamedOption)."""
+    return click.option(*param_decls, cls=RenamedOption, old=(old,), **attrs)
+
+
+source_model_option = renamed_option(
+    "--source-model",
+    "model",
+    old="--model",
+    default=None,
+    metavar="M",
+    help="only traces written by this model (the traces' `model`)",
+)
+
 db_option = click.option(
     "--db", "db", type=click.Path(path_type=Path), required=True, help="project file (SQLite)"
 )

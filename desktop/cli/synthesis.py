@@ -16,6 +16,7 @@ from bondscope.cli.base import (
     json_option,
     open_project,
     plugins,
+    renamed_option,
 )
 
 # -- MOLE-SYN synthesis and its fidelity report (services/synthesis.py, docs/synthesis.md) -------
@@ -25,7 +26,14 @@ from bondscope.cli.base import (
 @db_option
 @click.option("--questions", type=click.Path(path_type=Path), help="JSONL: question, answer")
 @click.option("--preset", default=None, help="target graph: a built-in preset (bondscope presets)")
-@click.option("--from-model", default=None, help="target graph: labeled traces of this model")
+@renamed_option(
+    "--from-source-model",
+    "from_model",
+    old="--from-model",
+    default=None,
+    metavar="M",
+    help="target graph: labeled traces written by this model",
+)
 @click.option("--from-source", default=None, help="target graph: labeled traces of this source")
 @click.option("--annotator", default=None, help="target graph: whose labels")
 @click.option("--graph-db", type=click.Path(path_type=Path), help="project with those labels")
@@ -138,7 +146,9 @@ def synthesize_command(
         if questions is None:
             raise click.UsageError("--questions is required (unless --resume)")
         if (preset is None) == all(value is None for value in corpus):
-            raise click.UsageError("give --preset ID or --from-model/--from-source/--annotator")
+            raise click.UsageError(
+                "give --preset ID or --from-source-model/--from-source/--annotator"
+            )
     with open_project(db, create=resume is None) as store, TerminalProgress() as progress:
         run_id = resume
         try:
@@ -194,7 +204,13 @@ def synthesize_command(
 @cli.command(name="fidelity")
 @db_option
 @click.option("--run", "run_id", type=int, required=True, help="the synthesis run")
-@click.option("--prelabeler", default=None, help="default: bondscope-minilm, else keywords")
+@renamed_option(
+    "--labeler",
+    "prelabeler",
+    old="--prelabeler",
+    default=None,
+    help="the pre-labeler that measures the steps (default: bondscope-minilm, else keywords)",
+)
 @json_option
 def fidelity_command(db, run_id, prelabeler, as_json):
     """Pre-label a synthesis run's steps and compare intended with measured behaviors."""
