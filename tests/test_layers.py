@@ -1,6 +1,7 @@
 """The layering rules of docs/architecture.md, checked on the source."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,50 @@ def test_encoder_and_export_import_in_either_order(first):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"  # the run time still never loads torch
+
+
+def python_files(folder: str) -> list[Path]:
+    return sorted(path for path in (ROOT / folder).rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def test_services_never_import_the_ui_or_the_cli():
+    """The app and the CLI call the same services; a service reaching up would tie it to one."""
+    offenders = [
+        (str(path.relative_to(ROOT)), name)
+        for path in python_files("desktop/services")
+        for name in imported_modules(path)
+        if name.startswith(("bondscope.ui", "bondscope.cli"))
+    ]
+    assert offenders == []
+
+
+@pytest.mark.xfail(strict=False, reason="until the UI split merges")
+def test_the_ui_never_imports_the_models():
+    """The classifier runs behind services (prelabeling, geometry, ...), never in a widget."""
+    offenders = [
+        (str(path.relative_to(ROOT)), name)
+        for path in python_files("desktop/ui")
+        for name in imported_modules(path)
+        if name == "bondscope.models" or name.startswith("bondscope.models.")
+    ]
+    assert offenders == []
+
+
+SQL_CALL = re.compile(r"\bexecute(many|script)?\(")
+
+
+@pytest.mark.xfail(strict=False, reason="until the UI split merges")
+def test_no_sql_under_the_ui():
+    """Services own every query: no `execute(`, no sqlite3, no store connection in a widget."""
+    offenders = []
+    for path in python_files("desktop/ui"):
+        name = str(path.relative_to(ROOT))
+        source = path.read_text("utf-8")
+        offenders += [(name, "execute(") for _ in SQL_CALL.finditer(source)]
+        offenders += [(name, "import sqlite3") for m in imported_modules(path) if m == "sqlite3"]
+        offenders += [
+            (name, ".conn")
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute) and node.attr == "conn"
+        ]
+    assert offenders == []
