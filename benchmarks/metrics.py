@@ -109,7 +109,7 @@ def main() -> None:
             transition_counts(store, Selection(annotator="model:bench@1", model="bench-model"))
             filtered = time.perf_counter() - start
     print(f"transition counts + distribution: {cold:.3f} s cold, {warm:.3f} s warm (best of 3)")
-    print(f"  with --annotator and --model filters: {filtered:.3f} s")
+    print(f"  with --annotator and --source-model filters: {filtered:.3f} s")
     status = "ok" if warm < BUDGET_S else "OVER"
     print(f"  {labels / warm:,.0f} labels/s; budget {BUDGET_S} s: {status}")
     print(f"  transitions counted: {int(counts.sum()):,}")

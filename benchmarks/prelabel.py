@@ -63,7 +63,7 @@ def main() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from bondscope.models.encoder import default_weights_dir
+    from bondscope.models.weights import default_weights_dir
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)

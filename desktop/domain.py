@@ -52,7 +52,20 @@ BOND_TYPE_ALIASES = {
 }
 BOND_FOR_BEHAVIOR = {"D": "covalent", "R": "hydrogen", "E": "vdw"}
 ANNOTATOR_KINDS = ("person", "model")
+MODEL_PREFIX = "model:"  # pre-labelers are stored as `model:NAME@VERSION`
 ANNOTATOR_FIELDS = ("kind",)  # what an entry of the interchange `annotators` object holds
+
+
+def is_model_annotator(name: str, kind: str | None = None) -> bool:
+    """A model (a pre-labeler, an LLM) rather than a person: the kind when one is known (declared
+    by an importer, or stored), else the name (`model:...` is a model, any other name a person).
+
+    The store gives every annotator its kind by this rule when it first appears, so a query
+    reads `annotators.kind = 'model'`. docs/formats.md states the rule for importers.
+    """
+    if kind is not None:
+        return kind == "model"
+    return name.startswith(MODEL_PREFIX)
 
 
 class RowNumber(int):

@@ -1,13 +1,16 @@
-"""Streaming readers for JSON Lines and for large top-level JSON arrays.
+"""Streaming readers for JSON Lines and for large top-level JSON arrays, and `json_safe`.
 
-Importers use these so a file of hundreds of MB is read record by record, never loaded whole, and
-every error names the file and the line where the bad record starts.
+Importers use the readers so a file of hundreds of MB is read record by record, never loaded
+whole, and every error names the file and the line where the bad record starts. `json_safe` is
+the one conversion of what Bondscope itself writes as JSON (the CLI's `--json`, run summaries).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,26 @@ def _no_constant(name: str) -> Any:
 
 # What every record is parsed with: standard JSON only.
 loads = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant).decode
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON can hold it: NaN, Infinity and -Infinity become null, tuples
+    become lists, numpy scalars and arrays plain Python values, at any depth.
+
+    JSON has no NaN: `json.dumps` would write `NaN`, which Python reads back but `jq`,
+    JavaScript and other JSON parsers refuse. Null is what the numbers mean here: an undefined
+    correlation, a rate over nothing.
+    """
+    numpy = sys.modules.get("numpy")  # no numpy value exists before numpy is imported
+    if numpy is not None and isinstance(value, numpy.generic | numpy.ndarray):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:

@@ -284,11 +284,16 @@ class Plugins:
         return outcome["value"]
 
     def register_commands(self, cli: Any) -> None:
-        """Let each plugin add its CLI commands; one that raises is listed as failed."""
+        """Let each plugin add its CLI commands; one that raises is listed as failed and, like a
+        failing plugin of any other hook, provides nothing: the commands it added before it
+        raised are taken out again."""
         for impl in self.pm.hook.register_commands.get_hookimpls():
+            before = dict(cli.commands)
             try:
                 impl.function(cli=cli)
             except Exception as error:
+                cli.commands.clear()
+                cli.commands.update(before)
                 self._fail(impl.plugin_name, error)
 
     def describe(self) -> list[PluginInfo]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bondscope.domain import Bond, Label, Step, Trace
+from bondscope.domain import Bond, Label, Step, Trace, is_model_annotator
 from bondscope.metafilter import MetaFilter, conditions
 from sqlite_utils import Database
 
@@ -451,11 +451,11 @@ class Store:
         )
 
     def annotator_id(self, name: str, kind: str | None = None) -> int:
-        """The id of an annotator, created on first use; `model:...` names are models."""
+        """The id of an annotator, created on first use; its kind by domain.is_model_annotator."""
         row = self.conn.execute("SELECT id FROM annotators WHERE name = ?", (name,)).fetchone()
         if row:
             return int(row[0])
-        kind = kind or ("model" if name.startswith("model:") else "person")
+        kind = "model" if is_model_annotator(name, kind or None) else "person"
         cursor = self.conn.execute(
             "INSERT INTO annotators (name, kind, created_at) VALUES (?, ?, ?)", (name, kind, now())
         )
@@ -608,7 +608,3 @@ def _busy_message() -> str:
         f"the project is busy: another Bondscope process has been writing to it for over "
         f"{BUSY_TIMEOUT_S} s; nothing was changed, try again when it has finished"
     )
-
-
-def open_store(path: str | Path, *, create: bool = True) -> Store:
-    return Store(path, create=create)

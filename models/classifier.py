@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bondscope.domain import BEHAVIORS, Trace
-from bondscope.models.encoder import Encoder, Encoding, default_weights_dir, weights_sha256
+from bondscope.domain import Trace
+from bondscope.models.encoder import Encoder, Encoding
 from bondscope.models.features import trace_features
 from bondscope.models.head import Head
 from bondscope.models.sequence import SequenceHead
+from bondscope.models.weights import default_weights_dir, weights_sha256
 
 CARD = "card.json"
 HEAD = "head.npz"
@@ -122,7 +123,3 @@ class StepClassifier:
     def predict_proba(self, traces: Sequence[Trace]) -> list[np.ndarray]:
         """(steps, 4) probabilities per trace, columns in BEHAVIORS order (N, D, R, E)."""
         return self.head.predict_traces(self.featurize(traces))
-
-
-def behaviors_of(probabilities: np.ndarray) -> list[str]:
-    return [BEHAVIORS[i] for i in probabilities.argmax(axis=1)]

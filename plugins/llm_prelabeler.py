@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bondscope import BEHAVIORS, Trace, hookimpl
+from bondscope import BEHAVIORS, Trace, hookimpl, llm_defaults
 from bondscope.hookspecs import LLMError, StepPrediction
 from bondscope.plugins.openai_compatible import OpenAIChatClient
 
@@ -117,12 +117,12 @@ def _confidence(value: Any) -> float | None:
 class Settings:
     base_url: str | None = None
     model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    context: int = 3
-    concurrency: int = 4
-    timeout: float = 120.0
-    max_retries: int = 5
-    backoff: float = 1.0
+    api_key_env: str = llm_defaults.API_KEY_ENV
+    context: int = 3  # previous steps shown with the step
+    concurrency: int = llm_defaults.CONCURRENCY
+    timeout: float = llm_defaults.TIMEOUT_S
+    max_retries: int = llm_defaults.MAX_RETRIES
+    backoff: float = llm_defaults.BACKOFF_S
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -170,8 +170,8 @@ class LLMPrelabeler:
         if not settings.base_url or not settings.model:
             raise LLMError(
                 "the llm pre-labeler is not configured: set BONDSCOPE_LLM_BASE_URL and "
-                "BONDSCOPE_LLM_MODEL (and the key in OPENAI_API_KEY, or the variable named by "
-                "BONDSCOPE_LLM_API_KEY_ENV)"
+                f"BONDSCOPE_LLM_MODEL (and the key in {llm_defaults.API_KEY_ENV}, or the variable "
+                "named by BONDSCOPE_LLM_API_KEY_ENV)"
             )
         client = OpenAIChatClient(
             settings.base_url,

@@ -35,7 +35,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bondscope import hookimpl
+from bondscope import hookimpl, llm_defaults
 from bondscope.hookspecs import LLMError
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,12 @@ class OpenAIChatClient:
         base_url: str,
         model: str,
         *,
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 120.0,
-        max_retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
-        concurrency: int = 4,
+        api_key_env: str = llm_defaults.API_KEY_ENV,
+        timeout: float = llm_defaults.TIMEOUT_S,
+        max_retries: int = llm_defaults.MAX_RETRIES,
+        backoff: float = llm_defaults.BACKOFF_S,
+        max_backoff: float = llm_defaults.MAX_BACKOFF_S,
+        concurrency: int = llm_defaults.CONCURRENCY,
         max_body: int = MAX_BODY,
         max_wait: float = MAX_WAIT,
     ) -> None:
@@ -139,7 +139,7 @@ class OpenAIChatClient:
         if not ENV_NAME.fullmatch(api_key_env or ""):
             raise LLMError(
                 "api_key_env takes the NAME of the environment variable that holds the key "
-                "(e.g. OPENAI_API_KEY), not the key itself"
+                f"(e.g. {llm_defaults.API_KEY_ENV}), not the key itself"
             )
         if api_key_env not in os.environ:
             log.warning("%s is not set: requests go out without an API key", api_key_env)

@@ -50,7 +50,7 @@ def labeled_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run("import", THOUGHT_ANCHORS / "deepseek-r1-distill-qwen-14b" / "correct_base_solution",
         "--db", db)  # fmt: skip
     run("import", write_jsonl(folder / "person.jsonl", [record()]), "--db", db)
-    run("prelabel", "--db", db, "--model", "keywords")
+    run("prelabel", "--db", db, "--labeler", "keywords")
     return db
 
 

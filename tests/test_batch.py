@@ -112,7 +112,7 @@ def single(corpus, tmp_path_factory) -> Path:
     """The single-machine path: import the corpus, pre-label it."""
     db = tmp_path_factory.mktemp("single") / "single.db"
     invoke("import", str(corpus), "--db", str(db))
-    invoke("prelabel", "--db", str(db), "--model", MODEL, "--provider", "cpu")
+    invoke("prelabel", "--db", str(db), "--labeler", MODEL, "--provider", "cpu")
     return db
 
 
@@ -220,8 +220,8 @@ def test_batch_metrics_equal_metrics_and_compare(single, shards):
     assert pooled["warnings"] == single_pooled["warnings"]
     (pair,) = batch["model"]["comparisons"]
     compared = invoke(
-        "compare", "--db", str(single), "--model", "m1", "--annotator", model,
-        "--db", str(single), "--model", "m2", "--annotator", model,
+        "compare", "--db", str(single), "--source-model", "m1", "--annotator", model,
+        "--db", str(single), "--source-model", "m2", "--annotator", model,
     )  # fmt: skip
     keys = ("pearson_r", "weighted_js_bits", "pi_l1", "verdict", "pi")
     assert {key: pair[key] for key in keys} == {key: compared[key] for key in keys}

@@ -10,9 +10,10 @@ import sys
 import numpy as np
 import pytest
 from bondscope.domain import BEHAVIORS
-from bondscope.models import encoder as encoder_module
-from bondscope.models.encoder import Encoder, default_weights_dir, encoder_dir, weights_sha256
+from bondscope.models import weights as weights_module
+from bondscope.models.encoder import Encoder
 from bondscope.models.head import Head, fit_head
+from bondscope.models.weights import default_weights_dir, encoder_dir, weights_sha256
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -57,7 +58,7 @@ def middle_layer_means(reference, texts):
         batch = transformer.tokenize([text])
         with torch.no_grad():
             hidden = transformer.auto_model(**batch, output_hidden_states=True).hidden_states
-        rows.append(hidden[encoder_module.MIDDLE_LAYER][0].mean(0).numpy())
+        rows.append(hidden[weights_module.MIDDLE_LAYER][0].mean(0).numpy())
     return np.vstack(rows)
 
 
@@ -97,7 +98,7 @@ def test_cache_folder_is_keyed_by_weights_and_export_version(encoder_cache, monk
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["weights_sha256"] == weights_sha256(weights)
     assert {"model.onnx", "model.int8.onnx", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
-    monkeypatch.setattr(encoder_module, "EXPORT_VERSION", "changed")
+    monkeypatch.setattr(weights_module, "EXPORT_VERSION", "changed")
     assert encoder_dir(weights) != folder
 
 

@@ -106,7 +106,7 @@ def test_plugins_command_and_console_script(tmp_path):
 
 
 def test_json_output_never_contains_nan():
-    from bondscope.cli import json_safe
+    from bondscope.jsonio import json_safe
 
     data = {"r": float("nan"), "rows": [[1.0, float("inf")]], "ok": 0.5}
     assert json_safe(data) == {"r": None, "rows": [[1.0, None]], "ok": 0.5}

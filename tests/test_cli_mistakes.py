@@ -61,7 +61,17 @@ def test_eval_of_annotators_without_common_traces_is_an_error(demo) -> None:
     with Store(demo) as store:
         (step_id,) = store.conn.execute("SELECT id FROM steps LIMIT 1").fetchone()
         labeling.set_label(store, step_id, "alice", "N")
-    args = ["eval", "--db", demo, "--gold", "alice", "--pred", DEMO_ANNOTATOR, "--model", "none"]
+    args = [
+        "eval",
+        "--db",
+        demo,
+        "--gold",
+        "alice",
+        "--pred",
+        DEMO_ANNOTATOR,
+        "--source-model",
+        "none",
+    ]
     assert one_error_line(invoke(*args)) == (
         f"error: no trace has labels of both alice and {DEMO_ANNOTATOR}: nothing to score"
     )
@@ -76,7 +86,7 @@ def test_export_for_an_unknown_annotator_writes_nothing(demo, tmp_path) -> None:
 
 
 def test_review_needs_the_model_version(demo) -> None:
-    args = ["review", "--db", demo, "--model", "thought-anchors", "--person", "me"]
+    args = ["review", "--db", demo, "--suggestions-from", "thought-anchors", "--person", "me"]
     line = one_error_line(invoke(*args))
     assert line == (f"error: no model annotator 'thought-anchors'; known: {DEMO_ANNOTATOR}")
 
@@ -156,7 +166,7 @@ def test_stability_says_why_no_size_fits(demo) -> None:
 
 
 def test_transition_matrix_text_is_a_grid_and_stats_lists_models(demo) -> None:
-    result = invoke("metrics", "transition-matrix", "--db", demo, "--model", "deepseek-r1")
+    result = invoke("metrics", "transition-matrix", "--db", demo, "--source-model", "deepseek-r1")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1].split() == ["from", "\\", "to", "N", "D", "R", "E"]

@@ -7,13 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from bondscope.models.encoder import (
-    VARIANT_FILES,
-    Encoder,
-    default_weights_dir,
-    encoder_dir,
-    file_sha256,
-)
+from bondscope.models.encoder import Encoder
+from bondscope.models.weights import VARIANT_FILES, default_weights_dir, encoder_dir, file_sha256
 
 from tests.test_classifier import encoder_cache  # noqa: F401 - the session's exported encoder
 

@@ -117,7 +117,7 @@ def test_many_traces_keep_their_order():
 
 
 def test_prelabel_command_with_the_llm_against_a_local_server(tmp_path, monkeypatch):
-    """`bondscope prelabel --model llm`: the pre-label service hands the classifier's ONNX
+    """`bondscope prelabel --labeler llm`: the pre-label service hands the classifier's ONNX
     provider only to pre-labelers that take one, so the llm one runs (it used to fail with
     "unknown llm pre-labeler option(s): provider" and be disabled)."""
     import sqlite3
@@ -137,7 +137,7 @@ def test_prelabel_command_with_the_llm_against_a_local_server(tmp_path, monkeypa
         monkeypatch.setenv("BONDSCOPE_LLM_MODEL", "judge-7b")
         monkeypatch.setenv("BONDSCOPE_LLM_BACKOFF", "0.01")
         result = CliRunner().invoke(
-            cli, ["prelabel", "--db", str(db), "--model", "llm", "--traces", "deepseek-r1/*"]
+            cli, ["prelabel", "--db", str(db), "--labeler", "llm", "--traces", "deepseek-r1/*"]
         )
     assert result.exit_code == 0, result.output
     assert "labeled as model:llm@judge-7b" in result.output

@@ -46,10 +46,19 @@ def project(tmp_path: Path) -> Path:
 
 def test_prelabel_where_and_metrics_by_meta(project: Path) -> None:
     report = json.loads(
-        run("prelabel", "--db", project, "--model", "keywords", "--where", "meta.level=1", "--json")
+        run(
+            "prelabel",
+            "--db",
+            project,
+            "--labeler",
+            "keywords",
+            "--where",
+            "meta.level=1",
+            "--json",
+        )
     )
     assert report["traces"] == 2  # t1, t3
-    run("prelabel", "--db", project, "--model", "keywords")
+    run("prelabel", "--db", project, "--labeler", "keywords")
     data = json.loads(
         run("metrics", "behavior-distribution", "--db", project, "--by", "meta.correct", "--json")
     )
@@ -74,7 +83,7 @@ def test_export_sft_chat_of_correct_traces_only(tmp_path: Path, project: Path) -
 
 
 def test_compare_sides_take_where(project: Path) -> None:
-    run("prelabel", "--db", project, "--model", "keywords")
+    run("prelabel", "--db", project, "--labeler", "keywords")
     data = json.loads(
         run("compare", "--db", project, "--where", "meta.correct=true", "--db", project,
             "--where", "meta.correct=false", "--alpha", "0.01", "--json")

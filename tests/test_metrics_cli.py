@@ -94,7 +94,7 @@ def test_compare_two_presets():
 def test_compare_a_project_with_a_preset(tmp_path):
     db = build_project(tmp_path)
     result = run(
-        "compare", "--db", db, "--annotator", "alice", "--model", "mA",
+        "compare", "--db", db, "--annotator", "alice", "--source-model", "mA",
         "--preset", "qwq-32b", "--alpha", "0.001", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -110,7 +110,7 @@ def test_compare_a_project_with_a_preset(tmp_path):
             "compare",
             "--db",
             str(db),
-            "--model",
+            "--source-model",
             "mB",
             "--annotator",
             "alice",
@@ -124,11 +124,14 @@ def test_compare_a_project_with_a_preset(tmp_path):
 @pytest.mark.parametrize(
     ("tokens", "message"),
     [
-        (("--model", "m", "--preset", "x"), "--model must follow the --db it filters"),
+        (
+            ("--source-model", "m", "--preset", "x"),
+            "--source-model must follow the --db it filters",
+        ),
         (("--preset", "x"), "exactly two sides, got 1"),
         (("--preset", "x", "--db"), "--db needs a value"),
         (("--preset", "x", "--bogus", "y"), "unexpected '--bogus'"),
-        (("--db", "a", "--model", "m", "--model", "n"), "--model given twice"),
+        (("--db", "a", "--source-model", "m", "--source-model", "n"), "--source-model given twice"),
     ],
 )
 def test_side_parser_rejects_bad_sides(tokens, message):
@@ -139,5 +142,5 @@ def test_side_parser_rejects_bad_sides(tokens, message):
 
 
 def test_side_parser_keeps_filters_with_their_db():
-    sides = parse_sides(("--db", "a.db", "--model", "m", "--db=b.db", "--source", "s"))
+    sides = parse_sides(("--db", "a.db", "--source-model", "m", "--db=b.db", "--source", "s"))
     assert sides == [{"db": "a.db", "model": "m"}, {"db": "b.db", "source": "s"}]

@@ -4,12 +4,14 @@ nothing is written, and everything else keeps working."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 import textwrap
 import time
 
+import click
 import pytest
 from bondscope import Step, Trace, hookimpl
 from bondscope.cli import cli
@@ -205,9 +207,13 @@ def test_a_faulty_segmenter_is_disabled(tmp_path, segment, problem):
             lambda traces: [[StepPrediction("N", float("nan"))] * len(t.steps) for t in traces],
             "confidence",
         ),
+        (
+            lambda traces: [[StepPrediction("N", 1.5)] * len(t.steps) for t in traces],
+            "confidence is not null or a number in [0, 1]",
+        ),
         (lambda traces: [["N"] * len(t.steps) for t in traces], "not a list of StepPrediction"),
     ],
-    ids=["hangs", "None", "string-confidence", "nan-confidence", "strings"],
+    ids=["hangs", "None", "string-confidence", "nan-confidence", "above-one", "strings"],
 )
 def test_a_faulty_prelabeler_is_disabled_and_writes_no_label(tmp_path, predict, problem):
     db = project(tmp_path)
@@ -283,6 +289,49 @@ def test_a_plugin_whose_register_commands_raises_is_listed_and_the_cli_works(tmp
     stats = bondscope("stats", "--db", db)
     assert stats.returncode == 0 and "traces: 1" in stats.stdout, stats.stderr
     assert "Traceback" not in stats.stderr
+
+
+class Commands:
+    """A plugin adding the command `name`, then raising when told to."""
+
+    def __init__(self, name: str, raises: bool) -> None:
+        self.__name__ = f"{name}-commands"
+        self.command, self.raises = name, raises
+
+    @hookimpl
+    def register_commands(self, cli):
+        @cli.command(name=self.command)
+        def command():
+            click.echo(f"{self.command} ran")
+
+        if self.raises:
+            raise RuntimeError("command table is corrupt")
+
+
+def test_a_raising_register_commands_leaves_nothing_behind_and_the_rest_works(
+    tmp_path, monkeypatch
+):
+    """In process, on the real plugin manager and a copy of the real command group: the good
+    plugin's command runs, the raising plugin is named with its error and its half-registered
+    command is gone, and the built-in commands work."""
+    group = copy.copy(cli)
+    group.commands = dict(cli.commands)
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(Commands("hello", raises=False))
+    plugins.register(Commands("half", raises=True))
+    plugins.register_commands(group)
+    monkeypatch.setattr("bondscope.cli.data.plugins", lambda: plugins)
+    runner = CliRunner()
+    listed = runner.invoke(group, ["plugins"])
+    assert listed.exit_code == 0, listed.output
+    assert "FAILED half-commands: RuntimeError: command table is corrupt" in listed.output
+    assert "hello-commands" in listed.output and "FAILED hello-commands" not in listed.output
+    assert runner.invoke(group, ["hello"]).output == "hello ran\n"
+    missing = runner.invoke(group, ["half"])
+    assert missing.exit_code == 2 and "No such command 'half'" in missing.output
+    stats = runner.invoke(group, ["stats", "--db", str(project(tmp_path))])
+    assert stats.exit_code == 0 and "traces: 1" in stats.output, stats.output
+    assert "hello" not in cli.commands  # the real group was left alone
 
 
 def test_the_import_command_warns_about_a_plugin_it_disabled(tmp_path, monkeypatch):

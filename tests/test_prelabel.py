@@ -68,7 +68,9 @@ def label_rows(db, annotator):
 
 def test_keyword_prelabels_through_the_cli(tmp_path):
     db = small_project(tmp_path)
-    result = CliRunner().invoke(cli, ["prelabel", "--db", str(db), "--model", "keywords", "--json"])
+    result = CliRunner().invoke(
+        cli, ["prelabel", "--db", str(db), "--labeler", "keywords", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert (data["status"], data["traces"], data["steps"]) == ("done", 3, 9)
@@ -243,7 +245,7 @@ def test_full_level_fine_tunes_exports_and_prelabels(tmp_path, monkeypatch):
 
 def test_prelabel_only_the_traces_matching_a_glob(tmp_path):
     db = small_project(tmp_path)
-    args = ["prelabel", "--db", str(db), "--model", "keywords", "--traces", "t[02]", "--json"]
+    args = ["prelabel", "--db", str(db), "--labeler", "keywords", "--traces", "t[02]", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["traces"] == 2

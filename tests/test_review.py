@@ -97,7 +97,17 @@ def test_review_command(tmp_path):
     from click.testing import CliRunner
 
     db = project(tmp_path)
-    args = ["review", "--db", str(db), "--model", MODEL, "--person", "alice", "--threshold", "0.5"]
+    args = [
+        "review",
+        "--db",
+        str(db),
+        "--suggestions-from",
+        MODEL,
+        "--person",
+        "alice",
+        "--threshold",
+        "0.5",
+    ]
     result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -156,7 +166,7 @@ def test_an_unknown_model_is_an_error_that_names_the_known_ones(tmp_path):
     db = project(tmp_path)
     with Store(db) as store, pytest.raises(LookupError, match="model:kw@1"):
         uncertain_steps(store, "model:kw", "alice")
-    args = ["review", "--db", str(db), "--model", "model:kw", "--person", "alice"]
+    args = ["review", "--db", str(db), "--suggestions-from", "model:kw", "--person", "alice"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [

@@ -64,11 +64,11 @@ def test_names_that_look_like_sql_are_only_data(tmp_path):
     assert HOSTILE in json.loads(stats.output)["annotators"]
     before = dump(db)
     for args in (
-        ("metrics", "behavior-distribution", "--annotator", HOSTILE, "--model", HOSTILE),
+        ("metrics", "behavior-distribution", "--annotator", HOSTILE, "--source-model", HOSTILE),
         ("metrics", "behavior-distribution", "--annotator", HOSTILE, "--source", HOSTILE),
-        ("prelabel", "--model", "keywords", "--traces", HOSTILE + "*"),
+        ("prelabel", "--labeler", "keywords", "--traces", HOSTILE + "*"),
         ("export", "--format", "bondscope-jsonl", "--out", tmp_path / "out.jsonl",
-         "--annotator", HOSTILE, "--model", HOSTILE),
+         "--annotator", HOSTILE, "--source-model", HOSTILE),
     ):  # fmt: skip
         result = run(*args, "--db", db)
         assert result.exit_code == 0, (args, result.output)

@@ -70,7 +70,7 @@ def test_a_busy_project_gives_one_line_and_the_run_of_a_dead_process_is_interrup
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 1)
     writer = hold_write_lock(db)
     try:
-        result = run("prelabel", "--db", db, "--model", "keywords")
+        result = run("prelabel", "--db", db, "--labeler", "keywords")
         assert result.exit_code == 1
         assert "busy" in result.output and "Traceback" not in result.output
         assert "database is locked" not in result.output

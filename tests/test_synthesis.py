@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bondscope import InputError
+from bondscope import InputError, hookimpl
 from bondscope.cli import cli
-from bondscope.hookspecs import LLMError
-from bondscope.plugin_manager import Plugins
+from bondscope.hookspecs import LLMError, StepPrediction
+from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
 from bondscope.services.exporting import export_traces
 from bondscope.services.importing import import_paths
@@ -31,6 +31,7 @@ from bondscope.services.synthesis import (
     SynthesisError,
     SynthesisSettings,
     answers_match,
+    fidelity,
     first_behavior,
     graph_from_corpus,
     graph_from_preset,
@@ -353,7 +354,7 @@ def test_fidelity_report_through_the_cli(tmp_path, monkeypatch):
         monkeypatch.setenv("BONDSCOPE_LLM_MODEL", "labeler")
         result = CliRunner().invoke(
             cli,
-            ["fidelity", "--db", str(db), "--run", "1", "--prelabeler", "llm", "--json"],
+            ["fidelity", "--db", str(db), "--run", "1", "--labeler", "llm", "--json"],
             catch_exceptions=False,
         )
     assert result.exit_code == 0, result.output
@@ -422,3 +423,57 @@ def test_fidelity_defaults_to_the_best_available_prelabeler(reference, tmp_path)
     assert labels == sum(len(walk) for *_, walk in corpus(db))
     assert "intended vs measured behavior: accuracy" in result.output
     assert "Pearson r(target, measured graph)" in result.output
+
+
+class Overconfident:
+    """A pre-labeler plugin whose confidences are above 1: a broken plugin, not a rounding."""
+
+    class Labeler:
+        name = "overconfident"
+        version = "1"
+        description = "confidence 1.5 on every step"
+
+        def predict(self, traces):
+            return [[StepPrediction("D", 1.5)] * len(trace.steps) for trace in traces]
+
+    @hookimpl
+    def register_prelabelers(self, register):
+        register(self.Labeler())
+
+
+def test_fidelity_disables_a_prelabeler_with_a_confidence_out_of_range(reference, tmp_path):
+    """Fidelity writes through the pre-label service's writer: the same check, nothing clamped."""
+    db = tmp_path / "p.db"
+    db.write_bytes(reference[0].read_bytes())
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(Overconfident())
+    with Store(db) as store:
+        labels = store.count("SELECT COUNT(*) FROM label_events")
+        with pytest.raises(PluginError, match=r"confidence is not null or a number in \[0, 1\]"):
+            fidelity(store, plugins, 1, prelabeler="overconfident")
+        assert store.count("SELECT COUNT(*) FROM label_events") == labels
+        assert store.count("SELECT COUNT(*) FROM runs WHERE kind = 'fidelity'") == 0
+    assert "overconfident" not in plugins.prelabelers()
+    assert [f.plugin for f in plugins.failures] == ["Overconfident"]
+
+
+def test_the_cli_the_services_and_the_plugins_share_one_set_of_defaults():
+    """Each default lives in bondscope.llm_defaults; every place that offers one reads it."""
+    import inspect
+
+    from bondscope import llm_defaults
+    from bondscope.cli.synthesis import synthesize_command
+    from bondscope.plugins.llm_prelabeler import Settings
+    from bondscope.plugins.openai_compatible import OpenAIChatClient
+
+    cli_defaults = {param.name: param.default for param in synthesize_command.params}
+    settings = SynthesisSettings()
+    for name in ("start", "seed", "max_steps", "max_tokens", "step_tokens", "temperature", "top_p"):
+        assert cli_defaults[name] == getattr(settings, name) == getattr(llm_defaults, name.upper())
+    client = inspect.signature(OpenAIChatClient).parameters
+    labeler = Settings()
+    assert cli_defaults["api_key_env"] == client["api_key_env"].default == labeler.api_key_env
+    assert cli_defaults["concurrency"] == client["concurrency"].default == labeler.concurrency
+    assert cli_defaults["timeout"] == client["timeout"].default == labeler.timeout
+    assert cli_defaults["max_retries"] == client["max_retries"].default == labeler.max_retries
+    assert cli_defaults["llm_backend"] == Connection("u", "m").backend == llm_defaults.BACKEND

@@ -32,12 +32,7 @@ def model_label(store: Store, step_id: int, model: str, behavior: str | None, co
 
 def expected_rows(store: Store) -> dict[int, tuple]:
     """(steps, labeled, uncertainty, agreement) per trace, from the view, as the docs define."""
-    models = {
-        r[0]
-        for r in store.conn.execute(
-            "SELECT name FROM annotators WHERE kind = 'model' OR name LIKE 'model:%'"
-        )
-    }
+    models = {r[0] for r in store.conn.execute("SELECT name FROM annotators WHERE kind = 'model'")}
     out = {}
     for (trace_id,) in store.conn.execute("SELECT id FROM traces ORDER BY id").fetchall():
         steps = store.count(

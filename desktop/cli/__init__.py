@@ -12,10 +12,10 @@ from bondscope.cli import (  # noqa: F401 (registers commands)
     structure,
     synthesis,
 )
-from bondscope.cli.base import cli, json_safe, plugins
+from bondscope.cli.base import cli, plugins
 from bondscope.cli.structure import parse_sides
 
-__all__ = ["cli", "json_safe", "main", "parse_sides"]
+__all__ = ["cli", "main", "parse_sides"]
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import sys
 from functools import cache
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from bondscope import __version__
 from bondscope.domain import InputError
+from bondscope.jsonio import json_safe
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled
 
@@ -78,17 +78,6 @@ def known_annotator(store: Store, name: str | None) -> None:
         require_annotators(store, [name])
 
 
-def json_safe(value: Any) -> Any:
-    """NaN and infinities (e.g. an undefined correlation) become null: JSON has no NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
-
-
 def emit(data: Any, as_json: bool, lines: list[str]) -> None:
     if as_json:
         click.echo(json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False))
@@ -137,6 +126,47 @@ class BondscopeGroup(click.Group):
             click.echo("cancelled; the project was left as it was", err=True)
             sys.exit(130)
 
+
+class RenamedOption(click.Option):
+    """An option whose spelling before #14 still works as a hidden alias: old scripts keep
+    running, while `--help` and error messages show only the new name.
+
+    (`--model` once meant three things: the LLM that wrote a trace, a pre-labeler, a model
+    annotator; each has its own name now.)
+    """
+
+    def __init__(self, param_decls: list[str], *, old: tuple[str, ...] = (), **attrs: Any) -> None:
+        super().__init__([*param_decls, *old], **attrs)
+        self.old_names = old
+
+    def shown(self) -> list[str]:
+        return [name for name in self.opts if name not in self.old_names]
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        every = self.opts
+        self.opts = self.shown()
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = every
+
+    def get_error_hint(self, ctx: click.Context) -> str:
+        return " / ".join(f"'{name}'" for name in self.shown())
+
+
+def renamed_option(*param_decls: str, old: str, **attrs: Any) -> Any:
+    """`click.option(*param_decls)` that also accepts `old`, hidden (see RenamedOption)."""
+    return click.option(*param_decls, cls=RenamedOption, old=(old,), **attrs)
+
+
+source_model_option = renamed_option(
+    "--source-model",
+    "model",
+    old="--model",
+    default=None,
+    metavar="M",
+    help="only traces written by this model (the traces' `model`)",
+)
 
 db_option = click.option(
     "--db", "db", type=click.Path(path_type=Path), required=True, help="project file (SQLite)"

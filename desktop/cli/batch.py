@@ -19,6 +19,7 @@ from bondscope.cli.base import (
     json_option,
     parse_options,
     plugins,
+    renamed_option,
 )
 from bondscope.domain import BEHAVIORS
 
@@ -49,12 +50,13 @@ def batch_group() -> None:
 @click.option(
     "--output", required=True, type=click.Path(path_type=Path), help="folder of Parquet shards"
 )
-@click.option(
-    "--model",
+@renamed_option(
+    "--labeler",
     "prelabeler",
+    old="--model",
     default="bondscope-minilm",
     show_default=True,
-    help="pre-labeler name (see `bondscope plugins`)",
+    help="the pre-labeler (see `bondscope plugins`)",
 )
 @address_option
 @click.option(

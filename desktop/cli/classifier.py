@@ -15,6 +15,7 @@ from bondscope.cli.base import (
     json_option,
     open_project,
     plugins,
+    renamed_option,
     where_option,
 )
 
@@ -23,12 +24,13 @@ from bondscope.cli.base import (
 
 @cli.command(name="prelabel")
 @db_option
-@click.option(
-    "--model",
+@renamed_option(
+    "--labeler",
     "prelabeler",
+    old="--model",
     default="bondscope-minilm",
     show_default=True,
-    help="pre-labeler name (see `bondscope plugins`): a trained model, keywords, ...",
+    help="the pre-labeler (see `bondscope plugins`): a trained model, keywords, llm, ...",
 )
 @click.option(
     "--provider",
@@ -43,7 +45,14 @@ from bondscope.cli.base import (
     default=None,
     help="only traces whose name matches this glob, e.g. 'qwq*'",
 )
-@click.option("--model-filter", "model_filter", default=None, help="only traces of this model")
+@renamed_option(
+    "--source-model",
+    "model_filter",
+    old="--model-filter",
+    default=None,
+    metavar="M",
+    help="only traces written by this model (the traces' `model`)",
+)
 @click.option("--source", default=None, help="only traces of this source")
 @where_option
 @json_option
@@ -150,7 +159,14 @@ def train_command(
 @db_option
 @click.option("--gold", required=True, help="the reference annotator")
 @click.option("--pred", required=True, help="the annotator to score, e.g. model:NAME@VERSION")
-@click.option("--model", "model_filter", default=None, help="only traces of this model")
+@renamed_option(
+    "--source-model",
+    "model_filter",
+    old="--model",
+    default=None,
+    metavar="M",
+    help="only traces written by this model (the traces' `model`)",
+)
 @click.option("--source", default=None, help="only traces of this source")
 @click.option(
     "--perturb",
@@ -199,9 +215,10 @@ def eval_command(db, gold, pred, model_filter, source, perturb, provider, as_jso
 
 
 def _perturbed_eval(db, gold, pred, model_filter, source, perturb, provider, as_json):
+    from bondscope.domain import MODEL_PREFIX
     from bondscope.services.robustness import perturbation_drop
 
-    name, _, version = pred.removeprefix("model:").partition("@")
+    name, _, version = pred.removeprefix(MODEL_PREFIX).partition("@")
     registry = plugins()
     try:
         installed = str(registry.get("prelabeler", name).version)
@@ -237,7 +254,14 @@ def _perturbed_eval(db, gold, pred, model_filter, source, perturb, provider, as_
 
 @cli.command(name="review")
 @db_option
-@click.option("--model", "model", required=True, help="the pre-labeler annotator, model:NAME@V")
+@renamed_option(
+    "--suggestions-from",
+    "model",
+    old="--model",
+    required=True,
+    metavar="MODEL",
+    help="the model annotator whose suggestions to review, model:NAME@V",
+)
 @click.option("--person", required=True, help="the annotator who checks")
 @click.option("--threshold", type=float, default=0.9, show_default=True, help="accept at/above")
 @click.option("--limit", type=int, default=20, show_default=True, help="queue length to show")

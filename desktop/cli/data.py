@@ -18,6 +18,7 @@ from bondscope.cli.base import (
     open_project,
     parse_options,
     plugins,
+    source_model_option,
     where_option,
 )
 from bondscope.domain import InputError
@@ -86,7 +87,7 @@ def import_command(paths, db, format_, segmenter, options, as_json):
 @cli.command()
 @db_option
 @click.option("--segmenter", default="paragraph", show_default=True)
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @json_option
 def segment(db, segmenter, model, source, as_json):
@@ -142,7 +143,7 @@ def stats(db, as_json):
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--annotator", "annotators", multiple=True, help="only these annotators' labels")
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @where_option
 @click.option(
@@ -196,7 +197,7 @@ def export(db, format_, out, annotators, model, source, where, overwrite, licens
 @click.option("--trace", "names", multiple=True, help="a trace by name (repeatable)")
 @click.option("--traces", "pattern", default=None, help="traces whose name matches this glob")
 @click.option("--run", "run_id", type=int, default=None, help="every trace this import run added")
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @json_option
 def remove(db, names, pattern, run_id, model, source, as_json):

@@ -17,6 +17,7 @@ from bondscope.cli.base import (
     known_annotator,
     open_project,
     plugins,
+    source_model_option,
     where_option,
 )
 
@@ -87,7 +88,7 @@ def _check_by(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="one result per value, e.g. --by meta.correct",
 )
 @click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @where_option
 @click.option("--run", type=int, default=None, help="only labels written by this run")
@@ -153,27 +154,36 @@ def metrics_command(name, db, by, annotator, model, source, where, run, csv_out,
 
 
 SIDE_STARTS = ("--preset", "--db")
-SIDE_FILTERS = ("--model", "--source", "--annotator", "--run", "--where")
+# filter -> its key in a side; --model is the old spelling of --source-model (#14)
+SIDE_FILTERS = {
+    "--source-model": "model",
+    "--model": "model",
+    "--source": "source",
+    "--annotator": "annotator",
+    "--run": "run",
+    "--where": "where",
+}
 SIDE_HELP = (
-    "each side is --preset ID or --db FILE [--model M] [--source S] [--annotator A] [--run N] "
-    "[--where meta.KEY=VALUE ...]"
+    "each side is --preset ID or --db FILE [--source-model M] [--source S] [--annotator A] "
+    "[--run N] [--where meta.KEY=VALUE ...]"
 )
 
 
 def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Split `--preset A --db p.db --model M` into sides; filters belong to the --db before them.
+    """Split `--preset A --db p.db --source-model M` into sides; filters belong to the --db before
+    them.
     `--where` may repeat (all conditions hold); the others are given once per side."""
     sides: list[dict[str, Any]] = []
     items = iter(tokens)
     for token in items:
         option, has_value, value = token.partition("=")
-        if option not in SIDE_STARTS + SIDE_FILTERS:
+        if option not in SIDE_STARTS and option not in SIDE_FILTERS:
             raise click.UsageError(f"unexpected {token!r}; {SIDE_HELP}")
         if not has_value:
             value = next(items, None)
             if value is None:
                 raise click.UsageError(f"{option} needs a value")
-        key = option.removeprefix("--")
+        key = SIDE_FILTERS.get(option) or option.removeprefix("--")
         if option in SIDE_STARTS:
             sides.append({key: value})
         elif not sides or "db" not in sides[-1]:
@@ -192,7 +202,7 @@ def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, Any]]:
 @cli.command(
     name="compare",
     context_settings={"ignore_unknown_options": True},
-    epilog="Example: bondscope compare --preset deepseek-r1-0528 --db p.db --model M --json",
+    epilog="Example: bondscope compare --preset deepseek-r1-0528 --db p.db --source-model M --json",
 )
 @click.argument("sides", nargs=-1, type=click.UNPROCESSED)
 @click.option(
@@ -202,7 +212,7 @@ def parse_sides(tokens: tuple[str, ...]) -> list[dict[str, Any]]:
 def compare_command(sides, alpha, as_json):
     """Compare two structures: Pearson r, pi-weighted JS, L1 of the pis, and a verdict.
 
-    SIDES: two of `--preset ID` and `--db FILE [--model M] [--source S] [--annotator A]
+    SIDES: two of `--preset ID` and `--db FILE [--source-model M] [--source S] [--annotator A]
     [--run N] [--where meta.KEY=VALUE ...]`, in any combination.
     """
     from bondscope.services.structure import compare
@@ -259,7 +269,7 @@ def _side_matrix(side: dict[str, Any], alpha: float) -> dict[str, Any]:
 @click.option(
     "--annotators", default=None, help="comma-separated names (default: all who labeled or bonded)"
 )
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @click.option(
     "--tolerance", type=int, default=1, show_default=True, help="bond ends may differ by N steps"
@@ -307,7 +317,7 @@ def agreement_command(db, annotators, model, source, tolerance, as_json):
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="Laplace smoothing")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--annotator", default=None, help="whose labels (needed when several labeled)")
-@click.option("--model", default=None, help="only traces of this model")
+@source_model_option
 @click.option("--source", default=None, help="only traces of this source")
 @json_option
 def stability_command(db, sizes, repeats, alpha, seed, annotator, model, source, as_json):

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from bondscope import llm_defaults
 from bondscope.cli.base import (
     TerminalProgress,
     cli,
@@ -15,6 +16,7 @@ from bondscope.cli.base import (
     json_option,
     open_project,
     plugins,
+    renamed_option,
 )
 
 # -- MOLE-SYN synthesis and its fidelity report (services/synthesis.py, docs/synthesis.md) -------
@@ -24,26 +26,62 @@ from bondscope.cli.base import (
 @db_option
 @click.option("--questions", type=click.Path(path_type=Path), help="JSONL: question, answer")
 @click.option("--preset", default=None, help="target graph: a built-in preset (bondscope presets)")
-@click.option("--from-model", default=None, help="target graph: labeled traces of this model")
+@renamed_option(
+    "--from-source-model",
+    "from_model",
+    old="--from-model",
+    default=None,
+    metavar="M",
+    help="target graph: labeled traces written by this model",
+)
 @click.option("--from-source", default=None, help="target graph: labeled traces of this source")
 @click.option("--annotator", default=None, help="target graph: whose labels")
 @click.option("--graph-db", type=click.Path(path_type=Path), help="project with those labels")
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="smoothing of --from-*")
-@click.option("--llm-base-url", required=True, help="e.g. http://127.0.0.1:8000/v1")
+@click.option("--llm-base-url", required=True, help=f"e.g. {llm_defaults.BASE_URL}")
 @click.option("--llm-model", required=True, help="the model name the server knows")
-@click.option("--llm-backend", default="openai-compatible", show_default=True)
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True)
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds a request")
-@click.option("--max-retries", type=int, default=5, show_default=True)
-@click.option("--concurrency", type=int, default=4, show_default=True, help="requests at once")
+@click.option("--llm-backend", default=llm_defaults.BACKEND, show_default=True)
+@click.option("--api-key-env", default=llm_defaults.API_KEY_ENV, show_default=True)
+@click.option(
+    "--timeout",
+    type=float,
+    default=llm_defaults.TIMEOUT_S,
+    show_default=True,
+    help="seconds a request",
+)
+@click.option("--max-retries", type=int, default=llm_defaults.MAX_RETRIES, show_default=True)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=llm_defaults.CONCURRENCY,
+    show_default=True,
+    help="requests at once",
+)
 @click.option("--n", "n", type=int, default=None, help="traces to write (default: one a question)")
-@click.option("--start", default="E", show_default=True, help="first behavior: N, D, R, E or pi")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-steps", type=int, default=200, show_default=True)
-@click.option("--max-tokens", type=int, default=16384, show_default=True, help="per trace (est.)")
-@click.option("--step-tokens", type=int, default=1024, show_default=True, help="per request")
-@click.option("--temperature", type=float, default=0.7, show_default=True)
-@click.option("--top-p", type=float, default=0.95, show_default=True)
+@click.option(
+    "--start",
+    default=llm_defaults.START,
+    show_default=True,
+    help="first behavior: N, D, R, E or pi",
+)
+@click.option("--seed", type=int, default=llm_defaults.SEED, show_default=True)
+@click.option("--max-steps", type=int, default=llm_defaults.MAX_STEPS, show_default=True)
+@click.option(
+    "--max-tokens",
+    type=int,
+    default=llm_defaults.MAX_TOKENS,
+    show_default=True,
+    help="per trace (est.)",
+)
+@click.option(
+    "--step-tokens",
+    type=int,
+    default=llm_defaults.STEP_TOKENS,
+    show_default=True,
+    help="per request",
+)
+@click.option("--temperature", type=float, default=llm_defaults.TEMPERATURE, show_default=True)
+@click.option("--top-p", type=float, default=llm_defaults.TOP_P, show_default=True)
 @click.option("--prompts", type=click.Path(path_type=Path), help="folder of prompt templates")
 @click.option("--resume", "resume", type=int, default=None, help="continue this run id")
 @json_option
@@ -108,7 +146,9 @@ def synthesize_command(
         if questions is None:
             raise click.UsageError("--questions is required (unless --resume)")
         if (preset is None) == all(value is None for value in corpus):
-            raise click.UsageError("give --preset ID or --from-model/--from-source/--annotator")
+            raise click.UsageError(
+                "give --preset ID or --from-source-model/--from-source/--annotator"
+            )
     with open_project(db, create=resume is None) as store, TerminalProgress() as progress:
         run_id = resume
         try:
@@ -164,7 +204,13 @@ def synthesize_command(
 @cli.command(name="fidelity")
 @db_option
 @click.option("--run", "run_id", type=int, required=True, help="the synthesis run")
-@click.option("--prelabeler", default=None, help="default: bondscope-minilm, else keywords")
+@renamed_option(
+    "--labeler",
+    "prelabeler",
+    old="--prelabeler",
+    default=None,
+    help="the pre-labeler that measures the steps (default: bondscope-minilm, else keywords)",
+)
 @json_option
 def fidelity_command(db, run_id, prelabeler, as_json):
     """Pre-label a synthesis run's steps and compare intended with measured behaviors."""

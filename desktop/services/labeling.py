@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from bondscope.domain import BEHAVIORS, BOND_TYPES
+from bondscope.domain import BEHAVIORS, BOND_TYPES, is_model_annotator
 from bondscope.store import Store, now
 
 TOKEN = re.compile(r"\w+")
@@ -343,9 +343,9 @@ def load_steps(
 ) -> list[StepState]:
     """The trace's active steps in order (or just `step_id`), with labels, hints and targets.
 
-    The hint of a step is the label of its newest model annotator (kind 'model' or a `model:`
-    name). Queries go through the trace's steps, not the project-wide current_* views, so opening
-    a trace costs the same in a small project and a large one.
+    The hint of a step is the label of its newest model annotator (domain.is_model_annotator).
+    Queries go through the trace's steps, not the project-wide current_* views, so opening a
+    trace costs the same in a small project and a large one.
     """
     conn = store.conn
     only = " AND s.id = ?" if step_id is not None else ""
@@ -373,7 +373,7 @@ def load_steps(
             state.label = behavior
         elif (
             behavior is not None
-            and (kind == "model" or name.startswith("model:"))
+            and is_model_annotator(name, kind)
             and event_id > suggestion_ids.get(sid, -1)
         ):
             state.suggestion = behavior
@@ -430,7 +430,7 @@ def newest_model_annotator(store: Store) -> str | None:
     """The model annotator with the newest label event: whose hints the app shows by default."""
     row = store.conn.execute(
         "SELECT a.name FROM label_events e JOIN annotators a ON a.id = e.annotator_id"
-        " WHERE a.kind = 'model' OR a.name LIKE 'model:%' ORDER BY e.id DESC LIMIT 1"
+        " WHERE a.kind = 'model' ORDER BY e.id DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
 

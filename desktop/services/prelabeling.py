@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bondscope.domain import BEHAVIORS, Trace
+from bondscope.domain import BEHAVIORS, MODEL_PREFIX, Trace
 from bondscope.hookspecs import Prelabeler, StepPrediction
 from bondscope.plugin_manager import Plugins
 from bondscope.progress import NullProgress, Progress
@@ -44,7 +44,7 @@ class PrelabelReport:
 
 
 def annotator_name(prelabeler: Prelabeler) -> str:
-    return f"model:{prelabeler.name}@{prelabeler.version}"
+    return f"{MODEL_PREFIX}{prelabeler.name}@{prelabeler.version}"
 
 
 def prelabel(
@@ -83,7 +83,10 @@ def prelabel(
                 report.status = "cancelled"
                 break
             batch = trace_ids[at : at + batch_traces]
-            _label_batch(store, plugins, prelabeler, batch, annotator_id, report)
+            report.steps += label_traces(
+                store, plugins, prelabeler, batch, annotator_id, report.run_id
+            )
+            report.traces += len(batch)
             report.seconds = time.perf_counter() - began
             progress.advance(len(batch), f"{report.steps} steps, {report.steps_per_second:.0f}/s")
         else:
@@ -112,25 +115,27 @@ def _summary(report: PrelabelReport) -> dict[str, object]:
     }
 
 
-def _label_batch(
+def label_traces(
     store: Store,
     plugins: Plugins,
     prelabeler: Prelabeler,
     trace_ids: list[int],
     annotator_id: int,
-    report: PrelabelReport,
-) -> None:
-    """Predict one batch of traces and write its events in one transaction."""
-    step_ids: list[list[int]] = []
-    traces: list[Trace] = []
-    for trace_id in trace_ids:
-        trace = store.load_trace(trace_id, annotators=[])
-        step_ids.append([step_id for step_id, _ in store.active_steps(trace_id)])
-        traces.append(trace)
+    run_id: int,
+) -> int:
+    """Predict every active step of the traces and append their label events; the steps written.
+
+    The one pre-label writer: `prelabel` calls it per batch, `synthesis.fidelity` per chunk of a
+    run. The answer is checked first (`predict`): a pre-labeler that answers the wrong shape or a
+    confidence outside [0, 1] is disabled and nothing of the batch is stored. The events are
+    written after the prediction, in one transaction (a savepoint when the caller holds one).
+    """
+    traces = [store.load_trace(trace_id, annotators=[]) for trace_id in trace_ids]
+    step_ids = [[step_id for step_id, _ in store.active_steps(t)] for t in trace_ids]
     predictions = predict(plugins, prelabeler, traces)
     stamp = now()
     rows = [
-        (step_id, annotator_id, p.behavior, p.confidence, report.run_id, stamp)
+        (step_id, annotator_id, p.behavior, p.confidence, run_id, stamp)
         for ids, predicted in zip(step_ids, predictions, strict=True)
         for step_id, p in zip(ids, predicted, strict=True)
     ]
@@ -140,8 +145,7 @@ def _label_batch(
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
-    report.traces += len(traces)
-    report.steps += len(rows)
+    return len(rows)
 
 
 def predict(

@@ -92,8 +92,7 @@ def _params(store: Store, model: str, person: str, **more: float) -> dict[str, o
         known = [
             r[0]
             for r in store.conn.execute(
-                "SELECT name FROM annotators WHERE kind = 'model' OR name LIKE 'model:%'"
-                " ORDER BY name"
+                "SELECT name FROM annotators WHERE kind = 'model' ORDER BY name"
             )
         ]
         hint = f"; known: {', '.join(known)}" if known else "; none in this project"

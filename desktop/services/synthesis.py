@@ -23,12 +23,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from bondscope import llm_defaults
 from bondscope.domain import BEHAVIORS, InputError, Step, Trace, validate_trace
 from bondscope.hookspecs import ChatClient, LLMError, Synthesizer
-from bondscope.jsonio import iter_jsonl
+from bondscope.jsonio import iter_jsonl, json_safe
 from bondscope.plugin_manager import PluginError, Plugins
 from bondscope.progress import Cancelled, NullProgress, Progress
 from bondscope.services.importing import ImportReport, TraceWriter
+from bondscope.services.prelabeling import annotator_name, label_traces
 from bondscope.services.structure import (
     Selection,
     corpus_matrix,
@@ -206,7 +208,7 @@ class Connection:
 
     base_url: str
     model: str
-    backend: str = "openai-compatible"
+    backend: str = llm_defaults.BACKEND
     options: dict[str, Any] = field(default_factory=dict)  # timeout, max_retries, concurrency...
 
 
@@ -215,13 +217,13 @@ class SynthesisSettings:
     """Everything that shapes the corpus; stored in the run so a resume uses the same."""
 
     n: int | None = None  # traces to write; default one per question (questions are cycled)
-    start: str = "E"  # a behavior, or "pi"
-    seed: int = 0
-    max_steps: int = 200
-    max_tokens: int = 16384  # estimated tokens of the whole trace
-    step_tokens: int = 1024  # max_tokens of each request
-    temperature: float = 0.7
-    top_p: float = 0.95
+    start: str = llm_defaults.START  # a behavior, or "pi"
+    seed: int = llm_defaults.SEED
+    max_steps: int = llm_defaults.MAX_STEPS
+    max_tokens: int = llm_defaults.MAX_TOKENS  # estimated tokens of the whole trace
+    step_tokens: int = llm_defaults.STEP_TOKENS  # max_tokens of each request
+    temperature: float = llm_defaults.TEMPERATURE
+    top_p: float = llm_defaults.TOP_P
     synthesizer: str = "mole-syn"
     prompts: str | None = None  # a folder of templates instead of the built-in ones
     source: str = "mole-syn"  # traces get source "{source}:{run id}"
@@ -382,7 +384,7 @@ def run_synthesis(
         "top_p": settings.top_p,
         "max_tokens": settings.step_tokens,
     }
-    concurrency = int(connection.options.get("concurrency", 4))
+    concurrency = int(connection.options.get("concurrency", llm_defaults.CONCURRENCY))
     failure: BaseException | None = None
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mole-syn")
     in_flight: dict[Future[str], _Item] = {}
@@ -697,7 +699,7 @@ def fidelity(
     for position, name in enumerate(candidates):
         try:
             fidelity_run, annotator = _prelabel(
-                store, plugins, name, run_id, trace_ids, traces, batch, progress
+                store, plugins, name, run_id, trace_ids, batch, progress
             )
             break
         except PluginError:
@@ -762,7 +764,8 @@ def fidelity(
         },
     )
     with store.transaction():
-        store.finish_run(fidelity_run, "done", _json_safe(asdict(report)))
+        # r of a constant matrix is NaN: stored as null (jsonio.json_safe)
+        store.finish_run(fidelity_run, "done", json_safe(asdict(report)))
     return report
 
 
@@ -772,64 +775,21 @@ def _prelabel(
     name: str,
     run_id: int,
     trace_ids: list[int],
-    traces: list[Trace],
     batch: int,
     progress: Progress,
 ) -> tuple[int, str]:
     """One transaction: a `fidelity` run and one label event per step of the run's traces."""
     labeler = plugins.get("prelabeler", name)
-    annotator = f"model:{labeler.name}@{labeler.version}"
-    progress.start(f"pre-labeling ({name})", len(traces))
+    annotator = annotator_name(labeler)
+    progress.start(f"pre-labeling ({name})", len(trace_ids))
     with store.transaction():
         fidelity_run = store.start_run(
             FIDELITY_RUN_KIND,
             {"synthesis_run": run_id, "prelabeler": name, "version": labeler.version},
         )
         annotator_id = store.annotator_id(annotator, "model")
-        created = now()
-        for start in range(0, len(traces), batch):
-            chunk = traces[start : start + batch]
-            predictions = plugins.call("prelabeler", name, labeler.predict, chunk)
-            if len(predictions) != len(chunk) or any(
-                len(p) != len(t.steps or []) or any(s.behavior not in BEHAVIORS for s in p)
-                for p, t in zip(predictions, chunk, strict=False)
-            ):
-                error = ValueError(f"pre-labeler {name!r} returned predictions that do not fit")
-                raise plugins.disable(plugins.owner("prelabeler", name), error)
-            rows = []
-            for trace_id, predicted in zip(
-                trace_ids[start : start + batch], predictions, strict=True
-            ):
-                step_ids = [sid for sid, _ in store.active_steps(trace_id)]
-                for step_id, prediction in zip(step_ids, predicted, strict=True):
-                    confidence = prediction.confidence
-                    if confidence is not None:
-                        confidence = min(1.0, max(0.0, float(confidence)))
-                    rows.append(
-                        (
-                            step_id,
-                            annotator_id,
-                            prediction.behavior,
-                            confidence,
-                            fidelity_run,
-                            created,
-                        )
-                    )
-            store.conn.executemany(
-                "INSERT INTO label_events (step_id, annotator_id, behavior, confidence, run_id, "
-                "created_at) VALUES (?,?,?,?,?,?)",
-                rows,
-            )
+        for start in range(0, len(trace_ids), batch):
+            chunk = trace_ids[start : start + batch]
+            label_traces(store, plugins, labeler, chunk, annotator_id, fidelity_run)
             progress.advance(len(chunk))
     return fidelity_run, annotator
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (r of a constant matrix) is not JSON; store it as null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value

@@ -108,10 +108,8 @@ def _annotator_id(store: Store, name: str) -> int:
 
 
 def _model_annotators(store: Store) -> np.ndarray:
-    """Ids of the model annotators (kind 'model' or a `model:` name, as labeling.load_steps)."""
-    rows = store.conn.execute(
-        "SELECT id FROM annotators WHERE kind = 'model' OR name LIKE 'model:%'"
-    ).fetchall()
+    """Ids of the model annotators (domain.is_model_annotator, as labeling.load_steps)."""
+    rows = store.conn.execute("SELECT id FROM annotators WHERE kind = 'model'").fetchall()
     return np.asarray([r[0] for r in rows], dtype=np.int64)
 
 

@@ -47,13 +47,7 @@ from bondscope.models.classifier import (
     step_texts,
     user_models_dir,
 )
-from bondscope.models.encoder import (
-    EXPORT_VERSION,
-    Encoder,
-    default_weights_dir,
-    encoder_key,
-    weights_sha256,
-)
+from bondscope.models.encoder import Encoder
 from bondscope.models.features import (
     DEFAULT_GROUPS,
     GROUP_WEIGHTS,
@@ -63,6 +57,12 @@ from bondscope.models.features import (
 from bondscope.models.head import Head, fit_head
 from bondscope.models.lexicon import keyword_behavior
 from bondscope.models.perturbation import perturb_trace
+from bondscope.models.weights import (
+    EXPORT_VERSION,
+    default_weights_dir,
+    encoder_key,
+    weights_sha256,
+)
 from bondscope.progress import NullProgress, Progress, check_cancelled
 from bondscope.services.evaluation import score
 from bondscope.store import Store, now

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from bondscope import llm_defaults
 from bondscope.domain import BEHAVIORS
 from bondscope.services.structure import Selection, presets
 from bondscope.services.synthesis import (
@@ -102,7 +103,7 @@ def _combo(values: list[str]) -> QComboBox:
 def connection_fields(base_url: str, api_key_env: str) -> tuple[QLineEdit, QLineEdit]:
     """The base URL box and the key's environment-variable *name* box (validated as a name)."""
     url = QLineEdit(base_url)
-    url.setPlaceholderText("http://127.0.0.1:8000/v1")
+    url.setPlaceholderText(llm_defaults.BASE_URL)
     env = QLineEdit(api_key_env)
     env.setValidator(QRegularExpressionValidator(QRegularExpression(ENV_NAME.pattern)))
     env.setToolTip(
@@ -157,8 +158,8 @@ class SynthesisDialog(QDialog):
         self.graph.currentIndexChanged.connect(self._graph_changed)
 
         self.base_url, self.api_key_env = connection_fields(
-            defaults.get("base_url", "http://127.0.0.1:8000/v1"),
-            defaults.get("api_key_env", "OPENAI_API_KEY"),
+            defaults.get("base_url", llm_defaults.BASE_URL),
+            defaults.get("api_key_env", llm_defaults.API_KEY_ENV),
         )
         self.llm_model = QLineEdit(defaults.get("model", ""))
         self.llm_model.setPlaceholderText("e.g. Qwen/Qwen2.5-7B-Instruct")
@@ -171,7 +172,7 @@ class SynthesisDialog(QDialog):
         self.max_steps = _spin(1, 100_000, SynthesisSettings.max_steps)
         self.max_tokens = _spin(1, 10_000_000, SynthesisSettings.max_tokens)
         self.step_tokens = _spin(1, 1_000_000, SynthesisSettings.step_tokens)
-        self.concurrency = _spin(1, 64, 4)
+        self.concurrency = _spin(1, 64, llm_defaults.CONCURRENCY)
         self.prelabeler = QComboBox()
         self.prelabeler.addItem(BEST_PRELABELER, None)
         for name in prelabelers:
@@ -347,7 +348,7 @@ class ResumeDialog(QDialog):
             item = QListWidgetItem(run.describe())
             item.setData(Qt.ItemDataRole.UserRole, run.run_id)
             self.list.addItem(item)
-        self.base_url, self.api_key_env = connection_fields("", "OPENAI_API_KEY")
+        self.base_url, self.api_key_env = connection_fields("", llm_defaults.API_KEY_ENV)
         self.model = QLabel()
         form = QFormLayout()
         form.addRow("LLM base URL", self.base_url)
