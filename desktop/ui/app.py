@@ -40,7 +40,8 @@ def run(
         print(NO_DISPLAY, file=sys.stderr)
         return 1
 
-    from bondscope.services.demo import default_project, ensure_demo_project, load_settings
+    from bondscope.services.demo import default_project, ensure_demo_project
+    from bondscope.services.settings import load_settings
     from bondscope.store import StoreError
     from bondscope.ui.annotator import first_start_annotator
     from bondscope.ui.main_window import MainWindow

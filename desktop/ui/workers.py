@@ -238,7 +238,7 @@ def call_in_child(
     cancel: threading.Event | None = None,
 ) -> T:
     """`function(Store(project), **kwargs)` run in a child Python, for long reads of a large
-    project: numpy and sqlite3 there never hold this process's GIL, which a GUI thread that
+    project: numpy and SQLite there never hold this process's GIL, which a GUI thread that
     calls into Python for every cell it paints would otherwise queue behind. Raises Cancelled
     when `cancel` is set (the child is killed), RuntimeError with its last error line."""
     command = [sys.executable, "-m", "bondscope.childcall", function.__module__, function.__name__]
