@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from bondscope.ui.qt_platform import platform_problem
+
 NO_DISPLAY = (
     "bondscope: the desktop app needs a display (no DISPLAY or WAYLAND_DISPLAY is set).\n"
     "Everything else works from the command line: see `bondscope --help`, or render the app\n"
@@ -38,6 +40,10 @@ def run(
     ):
         # Without a display Qt would abort() the process; say what to do instead.
         print(NO_DISPLAY, file=sys.stderr)
+        return 1
+    elif (problem := platform_problem(os.environ)) is not None:
+        # The platform plugin cannot load: Qt would abort() too; say which packages are missing.
+        print(problem, file=sys.stderr)
         return 1
 
     from bondscope.services.demo import default_project, ensure_demo_project
