@@ -182,3 +182,28 @@ def test_cancel_keeps_steps_and_resume_finishes_the_run(
     box = next(w for w in window.findChildren(QMessageBox) if w.windowTitle() == "Resume")
     box.close()
     window.synthesis.box.close()
+
+
+def test_the_dialog_remembers_its_server_after_a_restart(
+    qtbot, project, open_window, tmp_path, monkeypatch
+):
+    """The last run's questions file, server, model and key variable come back in a new window
+    (they are read from the settings file again: #14, they used to be dropped on load)."""
+    monkeypatch.setenv("UI_WRITER_KEY", KEY)
+    window = open_window(project)
+    questions = questions_file(tmp_path, 1)
+    with ChatServer(write_step) as server:
+        dialog = window.synthesis.choose_synthesis()
+        fill(dialog, questions, server.url)
+        ok(qtbot, dialog)
+        qtbot.waitUntil(lambda: window.synthesis.box is not None, timeout=WAIT_MS)
+    window.synthesis.box.close()
+    window.close()
+
+    again = open_window(project)  # a new window on a freshly loaded settings file
+    dialog = again.synthesis.choose_synthesis()
+    assert dialog.questions.text() == str(questions)
+    assert dialog.base_url.text() == server.url
+    assert dialog.llm_model.text() == "writer"
+    assert dialog.api_key_env.text() == "UI_WRITER_KEY"
+    dialog.reject()
