@@ -3,13 +3,11 @@ changed bonds, an undo that landed in another trace, a message for the status ba
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from .conftest import ANNOTATOR
 from .test_keys_focus import my_bonds, my_labels
 
 pytestmark = [
@@ -86,26 +84,3 @@ def test_undo_in_another_trace_moves_there(qtbot, project, open_window) -> None:
     assert window.trace_view.step_model.steps[0].label == "N"
     window.labeling.redo()
     assert heard.take() == [("notice", "nothing to redo", 3000)]
-
-
-def test_a_busy_project_is_a_notice_not_a_crash(qtbot, project, open_window) -> None:
-    window = open_window(project)
-    heard = Heard(window.labeling)
-    window.store.conn.execute("PRAGMA busy_timeout = 100")
-    other = sqlite3.connect(project, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        qtbot.keyClick(window.trace_view, "3")
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-    ((kind, text, ms),) = heard.take()
-    assert kind == "notice" and text.startswith("not saved:") and ms == 15000
-    assert ANNOTATOR not in {row[0] for row in stored_annotators(project)}
-
-
-def stored_annotators(project: Path) -> list[tuple[str]]:
-    with sqlite3.connect(project) as conn:
-        return conn.execute(
-            "SELECT DISTINCT a.name FROM label_events e JOIN annotators a ON a.id = e.annotator_id"
-        ).fetchall()
