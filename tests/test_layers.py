@@ -38,19 +38,6 @@ def test_plugins_do_not_reach_into_services_or_ui():
             )
 
 
-def test_the_ui_reaches_models_only_through_services():
-    """The app asks the services for the encoder (services.embeddings), as the CLI does."""
-    for path in (ROOT / "desktop" / "ui").rglob("*.py"):
-        for name in imported_modules(path):
-            assert not name.startswith("bondscope.models"), (path, name)
-
-
-def test_services_never_import_the_ui_or_the_cli():
-    for path in (ROOT / "desktop" / "services").rglob("*.py"):
-        for name in imported_modules(path):
-            assert not name.startswith(("bondscope.ui", "bondscope.cli")), (path, name)
-
-
 def test_every_code_folder_is_packaged():
     """An editable install finds any subfolder; a wheel only ships the packages listed."""
     import tomllib
