@@ -116,7 +116,7 @@ class Flow(QObject):
 
     @property
     def store(self) -> Store:
-        return self.session.open_store()
+        return self.session.require_store()
 
     def notice(self, text: str) -> None:
         """A result in the status bar, for a few seconds."""

@@ -53,7 +53,7 @@ class LabelingController(QObject):
 
     @property
     def store(self) -> Store:
-        return self.session.open_store()
+        return self.session.require_store()
 
     def _step_changed(self, current: QModelIndex, _: QModelIndex) -> None:
         self.step_entered = time.monotonic()

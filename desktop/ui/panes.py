@@ -164,7 +164,7 @@ class TracePane(QWidget):
 
     def load(self) -> None:
         """Show the session's trace from its first step, with my labels, hints and bonds."""
-        store, trace_id = self.session.open_store(), self.session.trace_id
+        store, trace_id = self.session.require_store(), self.session.trace_id
         assert trace_id is not None
         header = labeling.trace_header(store, trace_id)
         steps = labeling.load_steps(store, trace_id, self.session.annotator)
@@ -182,7 +182,7 @@ class TracePane(QWidget):
         trace_id = self.session.trace_id
         assert trace_id is not None
         rows = {step.step_id: row for row, step in enumerate(self.view.step_model.steps)}
-        store, annotator = self.session.open_store(), self.session.annotator
+        store, annotator = self.session.require_store(), self.session.annotator
         self.gutter.set_bonds(labeling.trace_bonds(store, trace_id, annotator, rows))
 
     def encode_steps(self) -> None:

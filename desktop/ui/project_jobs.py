@@ -22,7 +22,7 @@ DEFAULT_PRELABELER = "bondscope-minilm"  # the shipped classifier, as `bondscope
 class ProjectJobs(JobFlow):
     """Project files and the jobs over them; each job reports in the status bar when done."""
 
-    project_chosen = Signal(Path)  # New or Open Project: the window opens it
+    project_chosen = Signal(object)  # a Path from New or Open Project: the window opens it
 
     def choose_new(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -16,7 +16,7 @@ class Session:
     annotator: str = ""
     trace_id: int | None = None
 
-    def open_store(self) -> Store:
+    def require_store(self) -> Store:
         """The open project (an action only runs while one is open)."""
         assert self.store is not None
         return self.store

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QMainWindow
 
 
 class SettingsFlow(Flow):
+    """Settings > Shortcuts and Annotator: the dialogs, then the settings file."""
+
     shortcuts_changed = Signal()  # the key bindings in `settings` changed: apply them
     annotator_changed = Signal(str)  # labels from now on are stored under this name
 
