@@ -46,6 +46,7 @@ import projects  # noqa: E402
 from bondscope.plugin_manager import Plugins  # noqa: E402
 from bondscope.services import labeling  # noqa: E402
 from bondscope.services.importing import import_paths  # noqa: E402
+from bondscope.services.settings import Settings  # noqa: E402
 from bondscope.store import Store  # noqa: E402
 from bondscope.ui.main_window import CORPUS_DEBOUNCE_MS, MainWindow  # noqa: E402
 from PySide6.QtCore import QEvent, QObject, Qt  # noqa: E402 - Qt must see QT_QPA_PLATFORM first
@@ -173,11 +174,10 @@ def main() -> int:
                 "INSERT INTO traces (name, content_hash, text, created_at) VALUES"
                 " ('empty', 'x', 'x', 'now')"
             )
-        settings = {
-            "key_bindings": {"1": "N", "2": "D", "4": "E"},
-            "last_project": None,
-            "target_embeddings": "--no-embeddings" not in sys.argv,
-        }
+        settings = Settings(
+            key_bindings={"1": "N", "2": "D", "4": "E"},
+            target_embeddings="--no-embeddings" not in sys.argv,
+        )
         window = MainWindow(project, "bench", settings)
         window.show()
         app.processEvents()
@@ -204,7 +204,7 @@ def main() -> int:
 
         view = window.trace_view
         embeddings = window.embeddings
-        window.encode_steps()  # at once, not after the window's delay: keys run while it encodes
+        window.shown.encode_steps()  # at once, not after the delay: keys run while it encodes
         latencies, while_encoding = [], []
         for i in range(LABELS):
             key = "124"[i % 3]
@@ -230,14 +230,14 @@ def main() -> int:
                 f"p50 {percentile(while_encoding, 0.5):.2f} ms, "
                 f"p99 {percentile(while_encoding, 0.99):.2f} ms"
             )
-        while settings["target_embeddings"] and embeddings.get(1, STEPS) is None:
+        while settings.target_embeddings and embeddings.get(1, STEPS) is None:
             app.processEvents()
             time.sleep(0.005)
             if embeddings.disabled:
                 print("step embeddings failed; the picker ranks by TF-IDF")
                 break
         else:
-            if settings["target_embeddings"]:
+            if settings.target_embeddings:
                 print(
                     f"step embeddings of {STEPS} steps ready {time.perf_counter() - opened:.1f} s"
                     " after the first open (background thread)"
@@ -288,7 +288,7 @@ def main() -> int:
         for i in range(50):
             steps[i].label = "NDRE"[(i + 1) % 4]  # a changed label, as after a keystroke
             start = time.perf_counter()
-            window.refresh_trace_structure()  # count 1,000 labels, update the changed items
+            window.structure_feed.refresh_trace()  # count 1,000 labels, update the changed items
             panel_trace.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             window.refresh_corpus()
@@ -340,7 +340,7 @@ def gui_child(project: Path) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     folder = tempfile.mkdtemp()
     os.environ["XDG_CONFIG_HOME"] = folder
-    settings = {"key_bindings": {"1": "N", "2": "D", "4": "E"}, "last_project": None}
+    settings = Settings(key_bindings={"1": "N", "2": "D", "4": "E"})
     painted = FirstPaint()
     app.installEventFilter(painted)  # before the window exists: its first paint is caught
     start = time.perf_counter()
@@ -364,7 +364,7 @@ def gui_child(project: Path) -> int:
         app.processEvents()
         opens.append((time.perf_counter() - t) * 1000)
 
-    window.encode_steps()  # now, not after the delay: the keystrokes run while it encodes
+    window.shown.encode_steps()  # now, not after the delay: the keystrokes run while it encodes
     view, embeddings = window.trace_view, window.embeddings
     while_encoding: list[float] = []
     figures_busy = 0
@@ -413,7 +413,6 @@ def cli_child(project: Path) -> int:
     """The same reads through the Qt-free services, as the CLI would make them; one JSON line."""
     from bondscope.services import trace_list
     from bondscope.services.structure import corpus_snapshot
-    from bondscope.ui.bond_gutter import trace_bonds
 
     timings: dict[str, float] = {}
     with Store(project, create=False) as store:
@@ -428,7 +427,7 @@ def cli_child(project: Path) -> int:
             timings[name] = time.perf_counter() - t
         t = time.perf_counter()
         steps = labeling.load_steps(store, 1, projects.PERSON)
-        trace_bonds(store, 1, projects.PERSON, {s.step_id: i for i, s in enumerate(steps)})
+        labeling.trace_bonds(store, 1, projects.PERSON, {s.step_id: i for i, s in enumerate(steps)})
         timings["open_trace_ms"] = (time.perf_counter() - t) * 1000
     timings["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(timings))

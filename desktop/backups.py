@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bondscope.store import Store
 
 KEEP = 10
+BACKUP_ERRORS = (OSError, sqlite3.Error)  # what a backup can fail with (disk full, I/O error...)
 SUFFIX = ".db"
 _REASON = re.compile(r"[^A-Za-z0-9_-]+")
 

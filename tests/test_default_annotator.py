@@ -7,6 +7,7 @@ from pathlib import Path
 from bondscope.plugin_manager import Plugins
 from bondscope.services.importing import import_paths
 from bondscope.services.labeling import default_annotator, project_choices, set_label
+from bondscope.services.structure import corpus_snapshot
 from bondscope.store import Store
 
 from tests.helpers import write_jsonl
@@ -55,3 +56,20 @@ def test_project_choices_are_distinct_sorted_and_without_blanks(tmp_path: Path) 
         assert choices.annotators == ["bob", "model:kw@1"]
         assert choices.models == ["qwq", "r1"]
         assert choices.sources == sorted(set(choices.sources)) and "" not in choices.sources
+
+
+def test_the_structure_panel_corpus_follows_the_same_rule(tmp_path: Path) -> None:
+    """The window's corpus side (structure.corpus_snapshot) shows whose labels the rule picks,
+    like the metrics dock: the newest model's until I label, mine from my first label on."""
+    with make_project(tmp_path) as store:
+        a = trace_id(store, "a")
+        snapshot = corpus_snapshot(store, "alice", a)
+        assert snapshot.annotator == default_annotator(store, "alice") == "model:kw@1"
+        assert snapshot.counts.behaviors.sum() == 4  # the model's four labels in a and b
+        step = store.active_steps(a)[0][0]
+        set_label(store, step, "alice", "E")
+        set_label(store, step, "alice", None)  # cleared: alice has chosen, her corpus is empty
+        snapshot = corpus_snapshot(store, "alice", a)
+        assert snapshot.annotator == default_annotator(store, "alice") == "alice"
+        assert snapshot.counts.behaviors.sum() == 0
+        assert corpus_snapshot(store, "bob", None).annotator == "bob"

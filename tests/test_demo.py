@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from bondscope.services import demo
+from bondscope.services.settings import load_settings, save_settings, settings_path
 from bondscope.store import Store
 
 
@@ -37,28 +38,30 @@ def test_demo_project_is_built_once_in_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_settings_round_trip_and_defaults(tmp_path: Path) -> None:
-    settings = demo.load_settings()
-    assert settings["annotator"] is None
-    assert settings["key_bindings"]["3"] == "R"
-    settings["annotator"] = "alice"
-    settings["last_project"] = str(tmp_path / "p.bondscope")
-    demo.save_settings(settings)
+    settings = load_settings()
+    assert settings.annotator is None
+    assert settings.key_bindings["3"] == "R"
+    settings.annotator = "alice"
+    settings.last_project = str(tmp_path / "p.bondscope")
+    save_settings(settings)
     assert (tmp_path / "config" / "bondscope" / "settings.json").is_file()
-    assert demo.load_settings()["annotator"] == "alice"
+    assert load_settings().annotator == "alice"
 
 
 def test_broken_settings_file_gives_defaults() -> None:
-    path = demo.settings_path()
+    path = settings_path()
     path.parent.mkdir(parents=True)
     path.write_text("{not json", encoding="utf-8")
-    assert demo.load_settings()["annotator"] is None
+    assert load_settings().annotator is None
 
 
 def test_default_project_is_the_last_one_if_it_still_exists(tmp_path: Path) -> None:
     assert demo.default_project() == demo.demo_project_path()
     last = tmp_path / "mine.bondscope"
     Store(last).close()
-    demo.save_settings({**demo.load_settings(), "last_project": str(last)})
+    settings = load_settings()
+    settings.last_project = str(last)
+    save_settings(settings)
     assert demo.default_project() == last
     last.unlink()
     assert demo.default_project() == demo.demo_project_path()

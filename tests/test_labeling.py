@@ -238,3 +238,40 @@ def test_set_target_retargets_and_removes_as_one_action(store: Store) -> None:
     assert bonds(store) == set() and mine(store)[s[9]] == "R"
     labeling.undo(store, ME)
     assert bonds(store) == {(s[9], s[5], "hydrogen")}
+
+
+def test_trace_bonds_are_every_annotators_current_bonds_by_row(store: Store) -> None:
+    """What the bond gutter draws: the `current_bonds` view of the trace, mapped to rows, with
+    the window's annotator's bonds marked; a step the rows leave out (retired) drops its bonds."""
+    s = steps_of(store)
+    labeling.set_bond(store, s[5], s[1], "hydrogen", ME)
+    labeling.set_bond(store, s[6], s[2], "vdw", ME)
+    labeling.remove_bond(store, s[6], s[2], "vdw", ME)
+    labeling.set_bond(store, s[7], s[3], "vdw", "bob")
+    rows = {step.step_id: row for row, step in enumerate(labeling.load_steps(store, 1, ME))}
+    bonds = labeling.trace_bonds(store, 1, ME, rows)
+    view = store.conn.execute(
+        'SELECT "from", "to", type, annotator FROM current_bonds WHERE trace_id = 1'
+    ).fetchall()
+    assert len(bonds) == len(set(bonds))
+    assert set(bonds) == {labeling.TraceBond(f, t, type_, who == ME) for f, t, type_, who in view}
+    assert labeling.TraceBond(5, 1, "hydrogen", True) in bonds
+    assert labeling.TraceBond(7, 3, "vdw", False) in bonds
+    assert not any(bond.source == 6 and bond.target == 2 for bond in bonds)
+    del rows[s[1]]
+    assert labeling.TraceBond(5, 1, "hydrogen", True) not in labeling.trace_bonds(
+        store, 1, ME, rows
+    )
+    assert labeling.trace_bonds(store, 1, "nobody", rows) == [
+        labeling.TraceBond(b.source, b.target, b.type, False)
+        for b in labeling.trace_bonds(store, 1, ME, rows)
+    ]
+
+
+def test_trace_header_is_what_the_window_shows_above_the_steps(store: Store) -> None:
+    question, text = store.conn.execute("SELECT question, text FROM traces WHERE id = 2").fetchone()
+    header = labeling.trace_header(store, 2)
+    assert (header.question, header.text) == (question, text)
+    assert header.text and header.question
+    steps = labeling.load_steps(store, 2, ME)
+    assert steps[-1].end <= len(header.text)  # the steps are spans of this text

@@ -28,8 +28,10 @@ from bondscope.services.structure import (
 from bondscope.services.synthesis import (
     PRELABELER_PREFERENCE,
     Connection,
+    RunProgress,
     SynthesisError,
     SynthesisSettings,
+    UnfinishedRun,
     answers_match,
     fidelity,
     first_behavior,
@@ -38,7 +40,9 @@ from bondscope.services.synthesis import (
     plan_run,
     random_walk,
     read_questions,
+    run_progress,
     run_synthesis,
+    unfinished_runs,
     walk_counts,
 )
 from bondscope.store import Store
@@ -305,6 +309,39 @@ def test_cancel_keeps_steps_and_resumes(tmp_path, reference):
     assert status_after == "cancelled" and 4 <= kept < reference[1]
     assert report.resumed_steps == kept and report.status == "done"
     assert corpus(db) == corpus(reference[0])
+
+
+def test_unfinished_runs_say_how_far_each_got(tmp_path):
+    """What Tools > Resume Synthesis Run lists: every run not done, with its server, key
+    variable and concurrency, and how many traces and steps it stored."""
+    plugins = Plugins(load_entry_points=False)
+    with ChatServer(write_step) as server, Store(tmp_path / "p.db") as store:
+        options = {**FAST, "api_key_env": "MY_KEY", "concurrency": 2}
+        connection = Connection(server.url, "writer", options=options)
+        questions = read_questions(questions_file(tmp_path, 3))
+        graph = graph_from_preset("qwq-32b")
+        run_id = plan_run(store, plugins, questions, graph, SynthesisSettings(seed=7), connection)
+        assert run_progress(store, run_id) == RunProgress(items=3, finished=0, steps=0)
+        (planned,) = unfinished_runs(store)
+        assert (planned.run_id, planned.model, planned.base_url) == (run_id, "writer", server.url)
+        with pytest.raises(Cancelled):
+            run_synthesis(store, plugins, run_id, connection, CancelAfter(4))
+        progress = run_progress(store, run_id)
+        assert progress.steps == store.count("SELECT COUNT(*) FROM synthesis_steps") >= 4
+        assert progress.finished == store.count(
+            "SELECT COUNT(*) FROM synthesis_items WHERE trace_id IS NOT NULL"
+        )
+        (cancelled,) = unfinished_runs(store)
+        assert cancelled == UnfinishedRun(
+            run_id, "cancelled", "writer", server.url, progress, "MY_KEY", 2
+        )
+        assert cancelled.describe() == (
+            f"run {run_id} (cancelled): {progress.finished} of 3 traces, {progress.steps} steps"
+            f" stored; model writer at {server.url}"
+        )
+        report = run_synthesis(store, plugins, run_id, connection)
+        assert unfinished_runs(store) == []
+        assert run_progress(store, run_id) == RunProgress(3, 3, report.steps)
 
 
 def test_api_key_never_reaches_the_project_or_logs(tmp_path, monkeypatch, caplog):

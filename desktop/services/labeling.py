@@ -392,6 +392,57 @@ def load_steps(
     return list(states.values())
 
 
+@dataclass(frozen=True, slots=True)
+class TraceBond:
+    """A current bond of a trace, by row: `source` is the later step, `target` the earlier."""
+
+    source: int
+    target: int
+    type: str
+    mine: bool  # the given annotator's bond (else another annotator's: model or imported)
+
+
+def trace_bonds(
+    store: Store, trace_id: int, annotator: str, rows: dict[int, int]
+) -> list[TraceBond]:
+    """Every annotator's current bonds in the trace, mapped to rows by `rows` (step id -> row),
+    for the bond gutter.
+
+    The same latest-event-per-key rule as the `current_bonds` view, but through the trace's
+    steps (like `load_steps`), so it costs the same in a small project and a large one. Bonds
+    touching a retired step (not in `rows`) are left out.
+    """
+    me = _existing_annotator(store, annotator)
+    bonds = []
+    for from_id, to_id, type_, who in store.conn.execute(
+        "SELECT e.from_step_id, e.to_step_id, e.type, e.annotator_id FROM bond_events e"
+        " WHERE e.present = 1 AND e.id IN (SELECT MAX(be.id) FROM bond_events be"
+        " JOIN steps s ON s.id = be.from_step_id WHERE s.trace_id = ? AND s.retired_run_id IS NULL"
+        " GROUP BY be.from_step_id, be.to_step_id, be.type, be.annotator_id) ORDER BY e.id",
+        (trace_id,),
+    ):
+        source, target = rows.get(from_id), rows.get(to_id)
+        if source is not None and target is not None:
+            bonds.append(TraceBond(source, target, type_, who == me))
+    return bonds
+
+
+@dataclass(frozen=True, slots=True)
+class TraceHeader:
+    """What the app shows of a trace besides its steps: the question above them, the text they
+    are spans of."""
+
+    question: str
+    text: str
+
+
+def trace_header(store: Store, trace_id: int) -> TraceHeader:
+    question, text = store.conn.execute(
+        "SELECT question, text FROM traces WHERE id = ?", (trace_id,)
+    ).fetchone()
+    return TraceHeader(question, text)
+
+
 def step_location(store: Store, step_id: int) -> tuple[int, int]:
     """(trace id, step index) of a step, to show where an undo or redo happened."""
     trace_id, idx = store.conn.execute(

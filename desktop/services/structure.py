@@ -25,7 +25,7 @@ from bondscope.metafilter import (
     json_path,
     meta_key,
 )
-from bondscope.services.labeling import label_counts, newest_model_annotator
+from bondscope.services.labeling import default_annotator, label_counts
 from bondscope.store import Store
 
 ALPHABET = "".join(BEHAVIORS)  # instr(ALPHABET, behavior) - 1 is the behavior's index
@@ -233,15 +233,13 @@ class CorpusSnapshot:
 
 
 def corpus_snapshot(store: Store, annotator: str, trace_id: int | None) -> CorpusSnapshot:
-    """The annotator's labels over the project, or the newest model annotator's while the
-    annotator has labeled nothing; with the counts of `trace_id`, all in one read snapshot."""
+    """Whose labels `labeling.default_annotator` picks for `annotator` (theirs if they have
+    any, else the newest model's) over the project, with the counts of `trace_id`, all in one
+    read snapshot."""
     store.conn.execute("BEGIN")
     try:
-        who, counts = annotator, transition_counts(store, Selection(annotator=annotator))
-        if not counts.behaviors.sum():
-            model = newest_model_annotator(store)
-            if model is not None:
-                who, counts = model, transition_counts(store, Selection(annotator=model))
+        who = default_annotator(store, annotator) or annotator
+        counts = transition_counts(store, Selection(annotator=who))
         labels = [] if trace_id is None else trace_labels(store, trace_id, who)
     finally:
         store.conn.execute("COMMIT")

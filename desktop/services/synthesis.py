@@ -631,6 +631,70 @@ class _Finisher:
             )
 
 
+# -- unfinished runs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a synthesis run got: traces planned and finished, steps stored."""
+
+    items: int
+    finished: int
+    steps: int
+
+
+def run_progress(store: Store, run_id: int) -> RunProgress:
+    items, finished = store.conn.execute(
+        "SELECT COUNT(*), COUNT(trace_id) FROM synthesis_items WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    steps = store.count("SELECT COUNT(*) FROM synthesis_steps WHERE run_id = ?", (run_id,))
+    return RunProgress(items, finished, steps)
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """A synthesis run not marked done: crashed (running), cancelled or failed."""
+
+    run_id: int
+    status: str
+    model: str
+    base_url: str
+    progress: RunProgress
+    api_key_env: str
+    concurrency: int
+
+    def describe(self) -> str:
+        return (
+            f"run {self.run_id} ({self.status}): {self.progress.finished} of "
+            f"{self.progress.items} traces, {self.progress.steps} steps stored; "
+            f"model {self.model} at {self.base_url}"
+        )
+
+
+def unfinished_runs(store: Store) -> list[UnfinishedRun]:
+    """Every synthesis run that can be resumed, newest first, with how far each got."""
+    found = []
+    for run_id, status, params in store.conn.execute(
+        "SELECT id, COALESCE(status, 'running'), params FROM runs"
+        " WHERE kind = ? AND COALESCE(status, '') != 'done' ORDER BY id DESC",
+        (RUN_KIND,),
+    ).fetchall():
+        data = json.loads(params)
+        options = data.get("options", {})
+        found.append(
+            UnfinishedRun(
+                run_id,
+                status,
+                data["model"],
+                data["base_url"],
+                run_progress(store, run_id),
+                options.get("api_key_env", "OPENAI_API_KEY"),
+                int(options.get("concurrency", 4)),
+            )
+        )
+    return found
+
+
 # -- fidelity ------------------------------------------------------------------------------------
 
 

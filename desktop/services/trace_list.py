@@ -399,11 +399,3 @@ def row_from(index: TraceIndex, at: int, columns: TraceColumns, i: int) -> Trace
 def trace_id_named(store: Store, name: str) -> int | None:
     row = store.conn.execute("SELECT id FROM traces WHERE name = ?", (name,)).fetchone()
     return int(row[0]) if row else None
-
-
-def trace_text(store: Store, trace_id: int) -> tuple[str, str]:
-    """(text, question) of a trace, for the trace view."""
-    text, question = store.conn.execute(
-        "SELECT text, question FROM traces WHERE id = ?", (trace_id,)
-    ).fetchone()
-    return text, question

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import Any
 
+from bondscope.services.settings import Settings
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 NO_PROMPT_ENV = "BONDSCOPE_NO_PROMPT"  # set by tests and scripts: never block on a dialog
@@ -46,17 +46,16 @@ class AnnotatorDialog(QDialog):
         return self.name_edit.text().strip()
 
 
-def first_start_annotator(settings: dict[str, Any], *, prompt: bool) -> str | None:
+def first_start_annotator(settings: Settings, *, prompt: bool) -> str | None:
     """The annotator from the settings; if there is none, ask (prefilled with the OS user) and
     store the answer in `settings`. Without `prompt` (screenshots, tests, BONDSCOPE_NO_PROMPT)
     the OS user is used and nothing is stored. None: the user cancelled the first start."""
-    name = settings.get("annotator")
-    if name:
-        return str(name)
+    if settings.annotator:
+        return settings.annotator
     if not prompt or os.environ.get(NO_PROMPT_ENV):
         return os_user()
     dialog = AnnotatorDialog(os_user())
     if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.name():
         return None
-    settings["annotator"] = dialog.name()
+    settings.annotator = dialog.name()
     return dialog.name()

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from bondscope.ui.qt_platform import platform_problem
+
 NO_DISPLAY = (
     "bondscope: the desktop app needs a display (no DISPLAY or WAYLAND_DISPLAY is set).\n"
     "Everything else works from the command line: see `bondscope --help`, or render the app\n"
@@ -39,8 +41,13 @@ def run(
         # Without a display Qt would abort() the process; say what to do instead.
         print(NO_DISPLAY, file=sys.stderr)
         return 1
+    elif (problem := platform_problem(os.environ)) is not None:
+        # The platform plugin cannot load: Qt would abort() too; say which packages are missing.
+        print(problem, file=sys.stderr)
+        return 1
 
-    from bondscope.services.demo import default_project, ensure_demo_project, load_settings
+    from bondscope.services.demo import default_project, ensure_demo_project
+    from bondscope.services.settings import load_settings
     from bondscope.store import StoreError
     from bondscope.ui.annotator import first_start_annotator
     from bondscope.ui.main_window import MainWindow

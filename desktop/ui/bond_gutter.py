@@ -10,10 +10,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from bondscope.store import Store
-from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
+from bondscope.services.labeling import TraceBond
+from bondscope.ui.palette import BOND_COLORS
+from bondscope.ui.trace_view import TraceView
+from bondscope.ui.window_parts import add_toggle
 from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QAction,
     QColor,
     QMouseEvent,
     QPainter,
@@ -23,14 +26,8 @@ from PySide6.QtGui import (
     QPen,
     QPolygonF,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
-# Hydrogen bonds are what an R step forms, vdw bonds what an E step forms: same colors.
-BOND_COLORS = {
-    "hydrogen": BEHAVIOR_COLORS["R"],
-    "vdw": BEHAVIOR_COLORS["E"],
-    "covalent": QColor("#607d8b"),
-}
 BOND_NAMES = {
     "hydrogen": "Hydrogen bonds (R → target)",
     "vdw": "Van der Waals bonds (E)",
@@ -40,47 +37,12 @@ DEFAULT_SHOWN = frozenset({"hydrogen", "vdw"})  # covalent bonds link nearly eve
 
 
 @dataclass(frozen=True, slots=True)
-class TraceBond:
-    """A current bond of the shown trace, by row: `source` is the later step, `target` earlier."""
-
-    source: int
-    target: int
-    type: str
-    mine: bool  # the window's annotator's bond (else another annotator's: model or imported)
-
-
-@dataclass(frozen=True, slots=True)
 class Arc:
     """A bond as painted: the y of both ends in gutter coordinates."""
 
     bond: TraceBond
     y_source: int
     y_target: int
-
-
-def trace_bonds(
-    store: Store, trace_id: int, annotator: str, rows: dict[int, int]
-) -> list[TraceBond]:
-    """Every annotator's current bonds in the trace, mapped to rows by `rows` (step id -> row).
-
-    Qt-free, the same latest-event-per-key rule as the `current_bonds` view, but through the
-    trace's steps so it costs the same in a small project and a large one. Bonds touching a
-    retired step (not in `rows`) are left out.
-    """
-    found = store.conn.execute("SELECT id FROM annotators WHERE name = ?", (annotator,)).fetchone()
-    me = int(found[0]) if found else -1
-    bonds = []
-    for from_id, to_id, type_, who in store.conn.execute(
-        "SELECT e.from_step_id, e.to_step_id, e.type, e.annotator_id FROM bond_events e"
-        " WHERE e.present = 1 AND e.id IN (SELECT MAX(be.id) FROM bond_events be"
-        " JOIN steps s ON s.id = be.from_step_id WHERE s.trace_id = ? AND s.retired_run_id IS NULL"
-        " GROUP BY be.from_step_id, be.to_step_id, be.type, be.annotator_id) ORDER BY e.id",
-        (trace_id,),
-    ):
-        source, target = rows.get(from_id), rows.get(to_id)
-        if source is not None and target is not None:
-            bonds.append(TraceBond(source, target, type_, who == me))
-    return bonds
 
 
 class BondGutter(QWidget):
@@ -121,6 +83,20 @@ class BondGutter(QWidget):
     def set_bonds(self, bonds: list[TraceBond]) -> None:
         self.bonds = bonds
         self._filter()
+
+    def add_toggles(self, menu: QMenu) -> tuple[dict[str, QAction], QAction]:
+        """The View menu's switches: one per bond type, and one for other annotators' bonds."""
+        by_type = {
+            type_: add_toggle(
+                menu,
+                name,
+                type_ in self.shown_types,
+                lambda shown, type_=type_: self.set_type_shown(type_, shown),
+            )
+            for type_, name in BOND_NAMES.items()
+        }
+        others = add_toggle(menu, "Other Annotators' Bonds (faint)", True, self.set_others_shown)
+        return by_type, others
 
     def set_type_shown(self, type_: str, shown: bool) -> None:
         if shown:

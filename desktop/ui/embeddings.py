@@ -17,11 +17,12 @@ the GIL whenever it wants them.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from bondscope.progress import Cancelled, StopProgress, Yielding
+from bondscope.services.embeddings import encode_steps, step_encoder
 from bondscope.ui.workers import lower_priority
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -45,36 +46,16 @@ class EncodeWorker(QThread):
 
     def run(self) -> None:
         lower_priority()
+        progress = Yielding(StopProgress(self.stop), YIELD_S)
         try:
-            vectors = self.encode(self.owner.encoder_in_thread())
-            if vectors is None:
-                return
+            encoder = self.owner.encoder_in_thread()
+            vectors = encode_steps(encoder, self.texts, progress, CHUNK_BATCHES)
+        except Cancelled:
+            return
         except Exception as error:  # noqa: BLE001 - no encoder: the picker keeps TF-IDF
             self.failed.emit(f"step embeddings unavailable: {error}")
         else:
             self.encoded.emit(self.trace_id, vectors)
-
-    def encode(self, encoder: Any) -> np.ndarray | None:
-        """encoder.encode(texts), in chunks so that a stop waits for one chunk at most; None
-        when stopped.
-
-        The int8 graph quantizes activations per batch, so the vectors depend on which texts
-        share a batch. Chunks are cut from the encoder's own length order at multiples of its
-        batch size: every batch holds the texts one encode() call would put there, and the result
-        equals encoder.encode(texts).
-        """
-        texts = self.texts
-        out = np.zeros((len(texts), encoder.dimension), np.float32)
-        lengths = [len(e.ids) for e in encoder.tokenizer.encode_batch(texts)] if texts else []
-        order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-        chunk = encoder.batch_size * CHUNK_BATCHES
-        for begin in range(0, len(order), chunk):
-            if self.stop.is_set():
-                return None
-            rows = order[begin : begin + chunk]
-            out[rows] = encoder.encode([texts[i] for i in rows])
-            time.sleep(YIELD_S)
-        return out
 
 
 class StepEmbeddings(QObject):
@@ -98,9 +79,7 @@ class StepEmbeddings(QObject):
         """The shared Encoder, built on first use by whichever worker thread needs it."""
         with self._encoder_lock:
             if self._encoder is None:
-                from bondscope.models.encoder import Encoder
-
-                self._encoder = Encoder(provider=self.provider, threads=self.threads)
+                self._encoder = step_encoder(self.provider, self.threads)
             return self._encoder
 
     def get(self, trace_id: int, steps: int) -> np.ndarray | None:

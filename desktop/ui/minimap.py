@@ -6,7 +6,8 @@ painting is one image blit however long the trace is.
 
 from __future__ import annotations
 
-from bondscope.ui.trace_view import BEHAVIOR_COLORS, TraceView
+from bondscope.ui.palette import BEHAVIOR_COLORS
+from bondscope.ui.trace_view import TraceView
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget

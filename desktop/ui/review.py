@@ -1,4 +1,5 @@
-"""Active learning in the app: the review queue dock and the accept-suggestions dialog.
+"""Active learning in the app: the review queue dock, the accept-suggestions dialog, and the
+Tools menu's flows that write labels (accept, adjudicate).
 
 Both are thin views over `bondscope.services.review`: the queue lists `uncertain_steps` as the
 service orders them, the dialog shows `estimate_precision` for the chosen threshold and calls
@@ -25,6 +26,8 @@ from bondscope.services.review import (
     uncertain_steps,
 )
 from bondscope.store import Store
+from bondscope.ui.adjudicate import AdjudicateDialog
+from bondscope.ui.jobs import Flow, inform
 from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -281,3 +284,35 @@ class AcceptDialog(QDialog):
         self.update_estimate()
         self.accepted_count.emit(count)
         return count
+
+
+class ReviewFlow(Flow):
+    """Tools > Accept Suggestions Above and Adjudicate: dialogs that write labels (I am the one
+    who accepts or decides); the window re-reads them on `labels_added`."""
+
+    def choose_accept(self) -> AcceptDialog | None:
+        """The newest model's suggestions above a confidence become mine."""
+        model = newest_model_annotator(self.store)
+        if model is None:
+            inform(self.window, "Accept suggestions", "No model suggestions yet.")
+            return None
+        dialog = AcceptDialog(self.store, model, self.session.annotator, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted_count.connect(self._accepted)
+        dialog.open()
+        return dialog
+
+    def show_adjudicate(self) -> AdjudicateDialog | None:
+        """Settle the shown trace's disputed steps."""
+        if self.session.store is None or self.session.trace_id is None:
+            return None
+        store, trace_id = self.session.store, self.session.trace_id
+        dialog = AdjudicateDialog(store, trace_id, self.session.annotator, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.decided.connect(lambda _: self.labels_added.emit())
+        dialog.open()
+        return dialog
+
+    def _accepted(self, count: int) -> None:
+        self.labels_added.emit()
+        self.notice(f"accepted {count:,} suggestions as {self.session.annotator}")

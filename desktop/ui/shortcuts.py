@@ -3,16 +3,15 @@
 Keys are kept as Qt PortableText strings ("N", "Ctrl+Z", "}") and a key event is matched by the
 same text, so what the dialog records is exactly what the trace view compares against. Label keys
 stay in the settings' `key_bindings` (key -> behavior, the format the legend reads); every other
-action is in `shortcuts` (action -> keys). Both are written with `demo.save_settings`.
+action is in `shortcuts` (action -> keys). Both are fields of `services.settings.Settings`.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from bondscope.domain import BEHAVIORS
-from bondscope.services.demo import DEFAULT_KEY_BINDINGS, DEFAULT_SHORTCUTS
+from bondscope.services.settings import Settings
 from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -69,25 +68,24 @@ def event_keys(event: QKeyEvent) -> list[str]:
     return keys
 
 
-def action_keys(settings: dict[str, Any]) -> dict[str, list[str]]:
+def action_keys(settings: Settings) -> dict[str, list[str]]:
     """Action -> its keys (normalized), from the settings' two tables."""
     keys: dict[str, list[str]] = {action: [] for action in ACTIONS}
-    for key, behavior in settings.get("key_bindings", DEFAULT_KEY_BINDINGS).items():
+    for key, behavior in settings.key_bindings.items():
         if f"label:{behavior}" in keys and normalize(key):
             keys[f"label:{behavior}"].append(normalize(key))
-    shortcuts = settings.get("shortcuts", DEFAULT_SHORTCUTS)
     for action in ACTIONS:
         if not action.startswith("label:"):
-            keys[action] = [k for k in map(normalize, shortcuts.get(action, [])) if k]
+            keys[action] = [k for k in map(normalize, settings.shortcuts.get(action, [])) if k]
     return keys
 
 
-def key_map(settings: dict[str, Any]) -> dict[str, str]:
+def key_map(settings: Settings) -> dict[str, str]:
     """Key -> action, what the trace view looks a key event up in."""
     return {key: action for action, keys in action_keys(settings).items() for key in keys}
 
 
-def store_keys(settings: dict[str, Any], keys: dict[str, list[str]]) -> None:
+def store_keys(settings: Settings, keys: dict[str, list[str]]) -> None:
     """Write action -> keys back into the settings' `key_bindings` and `shortcuts`.
 
     Single-character label keys are kept lower-case, as the file always stored them.
@@ -96,8 +94,8 @@ def store_keys(settings: dict[str, Any], keys: dict[str, list[str]]) -> None:
     for behavior in BEHAVIORS:
         for key in keys.get(f"label:{behavior}", []):
             bindings[key.lower() if len(key) == 1 else key] = behavior
-    settings["key_bindings"] = bindings
-    settings["shortcuts"] = {
+    settings.key_bindings = bindings
+    settings.shortcuts = {
         action: list(keys.get(action, [])) for action in ACTIONS if not action.startswith("label:")
     }
 
@@ -106,7 +104,7 @@ def native(key: str) -> str:
     return QKeySequence(key).toString(NATIVE)
 
 
-def help_html(settings: dict[str, Any]) -> str:
+def help_html(settings: Settings) -> str:
     """The `?` dialog: every action with the keys currently bound to it."""
     rows = []
     for action, keys in action_keys(settings).items():
@@ -125,7 +123,7 @@ def help_html(settings: dict[str, Any]) -> str:
 class ShortcutsDialog(QDialog):
     """One QKeySequenceEdit per action and slot; OK refuses a key bound to two actions."""
 
-    def __init__(self, settings: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Shortcuts")
         self.edits: dict[str, list[QKeySequenceEdit]] = {}
@@ -188,7 +186,7 @@ class ShortcutsDialog(QDialog):
         }
 
     def restore_defaults(self) -> None:
-        defaults = action_keys({"key_bindings": DEFAULT_KEY_BINDINGS})
+        defaults = action_keys(Settings())
         for action, edits in self.edits.items():
             for slot, edit in enumerate(edits):
                 keys = defaults[action]

@@ -8,7 +8,6 @@ that holds it, and the backend reads it at each request.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -18,14 +17,15 @@ import numpy as np
 import pyqtgraph as pg
 from bondscope import llm_defaults
 from bondscope.domain import BEHAVIORS
+from bondscope.services.labeling import project_choices
 from bondscope.services.structure import Selection, presets
 from bondscope.services.synthesis import (
     EFFECTIVE_ISOMER_R,
-    RUN_KIND,
     Connection,
     FidelityReport,
     SynthesisSettings,
     TargetGraph,
+    UnfinishedRun,
     graph_from_corpus,
     graph_from_preset,
 )
@@ -138,17 +138,9 @@ class SynthesisDialog(QDialog):
         for preset in presets().values():
             self.graph.addItem(f"preset: {preset.name} ({preset.id})", preset.id)
         self.graph.addItem("current corpus (filters below)", None)
-        annotators = [
-            row[0] for row in store.conn.execute("SELECT name FROM annotators ORDER BY name")
-        ]
-        models = [
-            row[0]
-            for row in store.conn.execute(
-                "SELECT DISTINCT model FROM traces WHERE model != '' ORDER BY model"
-            )
-        ]
-        self.annotator = _combo(annotators)
-        self.model_filter = _combo(models)
+        choices = project_choices(store)
+        self.annotator = _combo(choices.annotators)
+        self.model_filter = _combo(choices.models)
         self.alpha = QDoubleSpinBox()
         self.alpha.setDecimals(4)
         self.alpha.setRange(0.0, 10.0)
@@ -283,57 +275,6 @@ def connection(base_url: str, model: str, api_key_env: str, concurrency: int) ->
         model.strip(),
         options={"api_key_env": api_key_env, "concurrency": concurrency},
     )
-
-
-@dataclass(frozen=True)
-class UnfinishedRun:
-    """A synthesis run not marked done: crashed (running), cancelled or failed."""
-
-    run_id: int
-    status: str
-    model: str
-    base_url: str
-    items: int
-    finished: int
-    steps: int
-    api_key_env: str
-    concurrency: int
-
-    def describe(self) -> str:
-        return (
-            f"run {self.run_id} ({self.status}): {self.finished} of {self.items} traces, "
-            f"{self.steps} steps stored; model {self.model} at {self.base_url}"
-        )
-
-
-def unfinished_runs(store: Store) -> list[UnfinishedRun]:
-    """Every synthesis run that can be resumed, newest first."""
-    found = []
-    for run_id, status, params in store.conn.execute(
-        "SELECT id, COALESCE(status, 'running'), params FROM runs"
-        " WHERE kind = ? AND COALESCE(status, '') != 'done' ORDER BY id DESC",
-        (RUN_KIND,),
-    ).fetchall():
-        data = json.loads(params)
-        options = data.get("options", {})
-        items, finished = store.conn.execute(
-            "SELECT COUNT(*), COUNT(trace_id) FROM synthesis_items WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        steps = store.count("SELECT COUNT(*) FROM synthesis_steps WHERE run_id = ?", (run_id,))
-        found.append(
-            UnfinishedRun(
-                run_id,
-                status,
-                data["model"],
-                data["base_url"],
-                items,
-                finished,
-                steps,
-                options.get("api_key_env", "OPENAI_API_KEY"),
-                int(options.get("concurrency", 4)),
-            )
-        )
-    return found
 
 
 class ResumeDialog(QDialog):

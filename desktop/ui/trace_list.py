@@ -10,14 +10,13 @@ updates the shown trace's row in place: nothing is re-read per keystroke.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
-from bondscope.progress import Progress
+from bondscope.progress import Progress, Yielding
 from bondscope.services.trace_list import (
     TraceColumns,
     TraceIndex,
@@ -80,25 +79,8 @@ class FiguresWorker(ServiceWorker):
                 self.project, trace_columns, kwargs, TraceColumns, self.cancel_event
             )
         else:
-            self.result = trace_columns(store, self.annotator, progress=Yielding(progress))
+            self.result = trace_columns(store, self.annotator, progress=Yielding(progress, YIELD_S))
         return self.result
-
-
-class Yielding:
-    """Progress that pauses after each statement: the GUI thread gets the GIL between them."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def start(self, label: str, total: int | None) -> None:
-        self.progress.start(label, total)
-
-    def advance(self, amount: int = 1, note: str = "") -> None:
-        self.progress.advance(amount, note)
-        time.sleep(YIELD_S)
-
-    def cancelled(self) -> bool:
-        return self.progress.cancelled()
 
 
 class Rows(Sequence[TraceRow]):

@@ -7,6 +7,7 @@ one row. One big rich-text document would re-layout the whole trace on every key
 from __future__ import annotations
 
 from bondscope.services.labeling import StepState
+from bondscope.ui.palette import BEHAVIOR_COLORS
 from bondscope.ui.shortcuts import LOW_CONFIDENCE, event_keys
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -18,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPen
+from PySide6.QtGui import QBrush, QFont, QFontMetrics, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -26,13 +27,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
 )
-
-BEHAVIOR_COLORS = {
-    "N": QColor("#9e9e9e"),
-    "D": QColor("#1e88e5"),
-    "R": QColor("#fb8c00"),
-    "E": QColor("#8e24aa"),
-}
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 TAG_ROLE = Qt.ItemDataRole.UserRole + 1  # the tag text the delegate draws at the right

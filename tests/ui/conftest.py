@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bondscope.services.demo import ensure_demo_project, load_settings
+from bondscope.services.demo import ensure_demo_project
+from bondscope.services.settings import load_settings
 from bondscope.ui.main_window import MainWindow
 
 ANNOTATOR = "tester"
@@ -45,7 +46,7 @@ def open_window(qtbot) -> Iterator:
     def open_(path: Path, embeddings: bool = False) -> MainWindow:
         """`embeddings`: encode steps for the target picker (off by default: it costs a core)."""
         settings = load_settings()
-        settings["target_embeddings"] = embeddings
+        settings.target_embeddings = embeddings
         window = MainWindow(path, ANNOTATOR, settings)
         qtbot.addWidget(window)
         window.show()

@@ -36,7 +36,7 @@ def test_adjudicate_dialog_keys_pick_gold_with_reason(qtbot, project, open_windo
     steps = two_readers(project)
     window = open_window(project)
     window.select_trace(1)
-    dialog = window.show_adjudicate()
+    dialog = window.review_flow.show_adjudicate()
     assert dialog is not None
     qtbot.waitExposed(dialog)
     headers = [

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from bondscope.services import labeling
-from bondscope.ui.bond_gutter import BondGutter, TraceBond
+from bondscope.services.labeling import TraceBond
+from bondscope.ui.bond_gutter import BondGutter
 from PySide6.QtCore import QPoint, Qt
 
 from .conftest import ANNOTATOR
@@ -104,7 +105,7 @@ def test_clicking_an_arc_end_goes_to_its_target(qtbot, project, open_window) -> 
     step = view.step_model.steps[12]
     target_id = view.step_model.steps[3].step_id
     labeling.set_bond(window.store, step.step_id, target_id, "hydrogen", ANNOTATOR)
-    window.reload_bonds()
+    window.shown.reload_bonds()
     view.go_to(12)
     (arc,) = [arc for arc in gutter.arcs() if arc.bond.mine]
     assert (arc.bond.source, arc.bond.target) == (12, 3)

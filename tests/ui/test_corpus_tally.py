@@ -31,14 +31,15 @@ def test_corpus_follows_labels_in_several_traces_without_recounting(
         qtbot.keyClick(view, key)
     window.refresh_corpus()  # the model's labels stood for the corpus: a snapshot of mine
     qtbot.waitUntil(lambda: not window.background_busy(), timeout=10_000)
-    assert window.corpus_tally is not None and window.corpus_tally.annotator == ANNOTATOR
+    assert window.structure_feed.tally is not None
+    assert window.structure_feed.tally.annotator == ANNOTATOR
     for row, keys in ((1, "414"), (2, "12"), (0, "44")):
         window.trace_table.selectRow(row)
         view.go_to(5)
         for key in keys:
             qtbot.keyClick(view, key)
         window.refresh_corpus()
-        assert window.corpus_worker is None  # kept from memory, not counted again
+        assert window.structure_feed.worker is None  # kept from memory, not counted again
         behaviors, transitions = fresh(project)
         np.testing.assert_array_equal(corpus.behaviors, behaviors)
         np.testing.assert_array_equal(corpus.transitions, transitions)

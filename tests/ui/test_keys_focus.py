@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from bondscope.services.demo import load_settings
+from bondscope.services.settings import load_settings
 from bondscope.ui.shortcuts import ShortcutsDialog
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QApplication

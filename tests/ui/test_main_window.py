@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from bondscope.services.demo import DEMO_ANNOTATOR, load_settings
+from bondscope.services.demo import DEMO_ANNOTATOR
+from bondscope.services.settings import load_settings
 from bondscope.ui.app import run
 from PySide6.QtCore import Qt
 
@@ -198,7 +199,7 @@ def test_import_runs_in_a_worker_thread(qtbot, tmp_path, open_window) -> None:
     assert window.trace_model.rowCount() == 0
     demo = Path(str(files("bondscope.resources") / "demo" / "demo.jsonl"))
     with qtbot.waitSignal(window.trace_model.modelReset, timeout=30_000):
-        worker = window.start_import([demo])
+        worker = window.project_jobs.start_import([demo])
     qtbot.waitUntil(lambda: not worker.isRunning())
     assert window.trace_model.rowCount() == 3
     assert window.trace_view.step_model.rowCount() > 0
@@ -206,7 +207,7 @@ def test_import_runs_in_a_worker_thread(qtbot, tmp_path, open_window) -> None:
 
 def test_settings_remember_the_last_project(project, open_window) -> None:
     open_window(project)
-    assert load_settings()["last_project"] == str(project.resolve())
+    assert load_settings().last_project == str(project.resolve())
 
 
 def test_screenshot_writes_a_png(project, tmp_path, qapp) -> None:

@@ -26,7 +26,7 @@ def rendered(html: str) -> str:
 
 def test_a_markup_annotator_name_is_shown_literally(qtbot, project, open_window) -> None:
     window = open_window(project)
-    window.set_annotator(HOSTILE)
+    window.settings_flow.set_annotator(HOSTILE)
     assert window.annotator_label.textFormat() == Qt.TextFormat.PlainText
     assert window.annotator_label.text() == f"annotator: {HOSTILE}"
     qtbot.keyClick(window.trace_view, "1")  # a label of this annotator: the panel names them

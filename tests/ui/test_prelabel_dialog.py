@@ -23,9 +23,9 @@ def test_prelabel_dialog_defaults_to_the_shipped_classifier(qtbot, project, open
         dialog.reject()  # nothing runs
 
     QTimer.singleShot(0, answer)
-    window.choose_prelabel(all_traces=True)
+    window.project_jobs.choose_prelabel(all_traces=True)
     assert seen, "the pre-label dialog did not open"
     chosen, offered = seen[0]
     assert chosen == "bondscope-minilm"
     assert {"bondscope-minilm", "keywords", "llm"} <= set(offered)
-    assert window.worker is None
+    assert window.jobs.worker is None

@@ -116,7 +116,7 @@ def test_accept_dialog_shows_the_estimate_and_writes_labels(qtbot, project, open
     view = window.trace_view
     qtbot.keyClick(view, "n")  # step 0: agrees with the 0.97 suggestion
     qtbot.keyClick(view, "2")  # step 1 (0.55): D, agrees
-    dialog = window.choose_accept()
+    dialog = window.review_flow.choose_accept()
     assert dialog is not None and dialog.isVisible()
     assert dialog.threshold.value() == pytest.approx(0.9)
     with Store(project) as store:

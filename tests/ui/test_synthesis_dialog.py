@@ -66,12 +66,12 @@ def test_synthesize_then_fidelity_report(qtbot, project, open_window, tmp_path, 
     traces_before = window.trace_model.rowCount()
     questions = questions_file(tmp_path, 3)
     with ChatServer(write_step) as server:
-        dialog = window.choose_synthesis()
+        dialog = window.synthesis.choose_synthesis()
         ok(qtbot, dialog)  # nothing filled in: the dialog says what is missing and stays
         assert dialog.isVisible() and "questions" in dialog.error.text()
         fill(dialog, questions, server.url)
         ok(qtbot, dialog)
-        qtbot.waitUntil(lambda: window.synthesis_box is not None, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.synthesis.box is not None, timeout=WAIT_MS)
     assert {h.get("Authorization") for h in server.headers} == {f"Bearer {KEY}"}
     run_id, status = synthesis_run(project)
     rows = synthesized(project)
@@ -81,7 +81,7 @@ def test_synthesize_then_fidelity_report(qtbot, project, open_window, tmp_path, 
     ]
     assert all(steps >= 3 for *_, steps in rows)
     assert window.trace_model.rowCount() == traces_before + 3  # the list shows them at once
-    assert f"Run {run_id}: 3 of 3 traces" in window.synthesis_box.text()
+    assert f"Run {run_id}: 3 of 3 traces" in window.synthesis.box.text()
     assert KEY.encode() not in project.read_bytes()
     with sqlite3.connect(project) as conn:
         (params,) = conn.execute("SELECT params FROM runs WHERE kind = 'synthesize'").fetchone()
@@ -89,10 +89,10 @@ def test_synthesize_then_fidelity_report(qtbot, project, open_window, tmp_path, 
     assert params["options"]["api_key_env"] == "UI_WRITER_KEY"
     assert params["settings"]["seed"] == 7 and params["graph"]["origin"] == "preset qwq-32b"
 
-    button = next(b for b in window.synthesis_box.buttons() if b.text() == "Fidelity Report")
+    button = next(b for b in window.synthesis.box.buttons() if b.text() == "Fidelity Report")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.fidelity_dialog is not None, timeout=WAIT_MS)
-    report = window.fidelity_dialog
+    qtbot.waitUntil(lambda: window.synthesis.fidelity_dialog is not None, timeout=WAIT_MS)
+    report = window.synthesis.fidelity_dialog
     with sqlite3.connect(project) as conn:  # the service stores its report in the fidelity run
         (summary,) = conn.execute("SELECT summary FROM runs WHERE kind = 'fidelity'").fetchone()
     stored = json.loads(summary)
@@ -107,9 +107,9 @@ def test_synthesize_then_fidelity_report(qtbot, project, open_window, tmp_path, 
         assert int(report.table.item(row, 0).text()) == stored["per_behavior"][behavior]["intended"]
     assert report.target_heat.texts() == matrix_texts(np.array(stored["target"]))
     assert report.measured_heat.texts() == matrix_texts(np.array(stored["measured"]))
-    assert window.synthesis_box is None  # the report button closed it
+    assert window.synthesis.box is None  # the report button closed it
     report.close()
-    assert window.fidelity_dialog is None
+    assert window.synthesis.fidelity_dialog is None
 
 
 class CancelAfterSteps(QObject):
@@ -126,8 +126,8 @@ class CancelAfterSteps(QObject):
     def on_advanced(self, amount: int, note: str) -> None:
         if "steps generated" in note:
             self.steps = int(note.split()[0])
-            if self.steps >= self.after and not self.window.worker.cancel_event.is_set():
-                dialog = self.window.progress_dialog
+            if self.steps >= self.after and not self.window.jobs.worker.cancel_event.is_set():
+                dialog = self.window.jobs.progress_dialog
                 dialog.show()
                 dialog.findChild(QPushButton).click()
 
@@ -142,26 +142,26 @@ def test_cancel_keeps_steps_and_resume_finishes_the_run(
 
     def hook(worker) -> None:
         worker.advanced.connect(canceller.on_advanced, Qt.ConnectionType.BlockingQueuedConnection)
-        window.worker_starting.disconnect(hook)
+        window.jobs.worker_starting.disconnect(hook)
 
-    window.worker_starting.connect(hook)
+    window.jobs.worker_starting.connect(hook)
     with ChatServer(write_step) as server:
-        dialog = window.choose_synthesis()
+        dialog = window.synthesis.choose_synthesis()
         fill(dialog, questions, server.url, concurrency=2)
         ok(qtbot, dialog)
-        worker = window.worker
+        worker = window.jobs.worker
         qtbot.waitUntil(lambda: worker.isFinished(), timeout=WAIT_MS)
         qtbot.wait(50)  # the queued `cancelled` signal
         run_id, status = synthesis_run(project)
         with sqlite3.connect(project) as conn:
             kept = conn.execute("SELECT COUNT(*) FROM synthesis_steps").fetchone()[0]
         assert status == "cancelled" and kept >= 4
-        assert window.synthesis_box is None
+        assert window.synthesis.box is None
         assert "Resume" in window.statusBar().currentMessage()
         unfinished = [item for item, source, _ in synthesized(project) if source is None]
         assert unfinished
 
-        resume = window.choose_resume()
+        resume = window.synthesis.choose_resume()
         assert resume is not None and resume.list.count() == 1
         assert resume.list.item(0).text().startswith(f"run {run_id} (cancelled)")
         assert resume.base_url.text() == server.url and resume.model.text() == "writer"
@@ -169,8 +169,8 @@ def test_cancel_keeps_steps_and_resume_finishes_the_run(
         qtbot.mouseClick(
             resume.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
         )
-        qtbot.waitUntil(lambda: window.synthesis_box is not None, timeout=WAIT_MS)
-    assert f"{kept} resumed" in window.synthesis_box.text()
+        qtbot.waitUntil(lambda: window.synthesis.box is not None, timeout=WAIT_MS)
+    assert f"{kept} resumed" in window.synthesis.box.text()
     assert [source for _, source, _ in synthesized(project)] == [f"mole-syn:{run_id}"] * 4
     assert synthesis_run(project) == (run_id, "done")
     with sqlite3.connect(project) as conn:
@@ -178,7 +178,32 @@ def test_cancel_keeps_steps_and_resume_finishes_the_run(
     for item in range(4):  # no step asked twice, none lost: 0..n-1 per item
         indices = [idx for i, idx in steps if i == item]
         assert indices == list(range(len(indices)))
-    assert window.choose_resume() is None  # nothing left to resume: an information box
+    assert window.synthesis.choose_resume() is None  # nothing left to resume: an information box
     box = next(w for w in window.findChildren(QMessageBox) if w.windowTitle() == "Resume")
     box.close()
-    window.synthesis_box.close()
+    window.synthesis.box.close()
+
+
+def test_the_dialog_remembers_its_server_after_a_restart(
+    qtbot, project, open_window, tmp_path, monkeypatch
+):
+    """The last run's questions file, server, model and key variable come back in a new window
+    (they are read from the settings file again: #14, they used to be dropped on load)."""
+    monkeypatch.setenv("UI_WRITER_KEY", KEY)
+    window = open_window(project)
+    questions = questions_file(tmp_path, 1)
+    with ChatServer(write_step) as server:
+        dialog = window.synthesis.choose_synthesis()
+        fill(dialog, questions, server.url)
+        ok(qtbot, dialog)
+        qtbot.waitUntil(lambda: window.synthesis.box is not None, timeout=WAIT_MS)
+    window.synthesis.box.close()
+    window.close()
+
+    again = open_window(project)  # a new window on a freshly loaded settings file
+    dialog = again.synthesis.choose_synthesis()
+    assert dialog.questions.text() == str(questions)
+    assert dialog.base_url.text() == server.url
+    assert dialog.llm_model.text() == "writer"
+    assert dialog.api_key_env.text() == "UI_WRITER_KEY"
+    dialog.reject()

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from bondscope.services.demo import load_settings
+from bondscope.services.settings import Settings, load_settings
 from bondscope.store import Store, now
 from bondscope.ui.annotator import AnnotatorDialog, first_start_annotator, os_user
 from bondscope.ui.shortcuts import ShortcutsDialog
@@ -92,8 +92,8 @@ def test_columns_sort_by_header_clicks_and_filter(qtbot, project, open_window) -
     assert first.data(Qt.ItemDataRole.EditRole) == pytest.approx(2 / 95)
     assert window.trace_model.index(0, AGREEMENT).data() == "50%"
     assert column(window, AGREEMENT, Qt.ItemDataRole.DisplayRole)[1:] == ["", ""]
-    assert window.project_progress.labeled == 2
-    assert window.project_progress.total == 95 + 87 + 51
+    assert window.traces.progress.labeled == 2
+    assert window.traces.progress.total == 95 + 87 + 51
 
     # A fresh read from SQLite gives the same agreement as the in-memory update.
     window.reload_traces()
@@ -172,7 +172,7 @@ def test_rebinding_a_key_changes_what_it_does_and_persists(
     assert "<b>X</b>" in window.shortcuts.text()
     window.shortcuts.close()
     stored = load_settings()
-    assert stored["key_bindings"]["x"] == "D" and "2" not in stored["key_bindings"]
+    assert stored.key_bindings["x"] == "D" and "2" not in stored.key_bindings
     window.close()
 
     window = open_window(project)  # a new window reads the settings file again
@@ -185,19 +185,19 @@ def test_rebinding_a_key_changes_what_it_does_and_persists(
 def test_rebinding_undo_moves_the_menu_shortcut_too(qtbot, project, open_window) -> None:
     window = open_window(project)
     keys = {"undo": ["Ctrl+U"], "redo": ["Ctrl+Shift+Z"], "label:N": ["1"]}
-    window.set_shortcuts(keys)
+    window.settings_flow.set_shortcuts(keys)
     assert window.edit_actions["undo"].shortcut().toString() == "Ctrl+U"
     view = window.trace_view
     qtbot.keyClick(view, "1")
     assert view.step_model.steps[0].label == "N"
     qtbot.keyClick(view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
     assert view.step_model.steps[0].label is None
-    assert load_settings()["shortcuts"]["undo"] == ["Ctrl+U"]
+    assert load_settings().shortcuts["undo"] == ["Ctrl+U"]
 
 
 def test_first_start_asks_for_the_annotator(qtbot, qapp) -> None:
     settings = load_settings()
-    assert settings["annotator"] is None
+    assert settings.annotator is None
     seen: list[str] = []
 
     def answer() -> None:
@@ -217,10 +217,10 @@ def test_first_start_asks_for_the_annotator(qtbot, qapp) -> None:
     QTimer.singleShot(0, answer)
     assert first_start_annotator(settings, prompt=True) == "alice"
     assert seen == [os_user(), "False"]
-    assert settings["annotator"] == "alice"
+    assert settings.annotator == "alice"
     # Screenshots and tests never block on the dialog.
-    assert first_start_annotator({"annotator": None}, prompt=False) == os_user()
-    assert first_start_annotator({"annotator": "bob"}, prompt=True) == "bob"
+    assert first_start_annotator(Settings(annotator=None), prompt=False) == os_user()
+    assert first_start_annotator(Settings(annotator="bob"), prompt=True) == "bob"
 
 
 def test_cancelling_the_first_start_prompt_quits(qtbot, qapp) -> None:
@@ -230,22 +230,22 @@ def test_cancelling_the_first_start_prompt_quits(qtbot, qapp) -> None:
             qtbot.keyClick(dialog, Qt.Key.Key_Escape)
 
     QTimer.singleShot(0, cancel)
-    assert first_start_annotator({"annotator": None}, prompt=True) is None
+    assert first_start_annotator(Settings(annotator=None), prompt=True) is None
 
 
 def test_settings_annotator_switches_whose_labels_are_shown(qtbot, project, open_window) -> None:
     window = open_window(project)
     qtbot.keyClick(window.trace_view, "2")
-    dialog = window.edit_annotator()
+    dialog = window.settings_flow.edit_annotator()
     assert dialog.name() == ANNOTATOR
     dialog.name_edit.clear()
     qtbot.keyClicks(dialog.name_edit, "second")
     qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)
     assert window.annotator == "second"
     assert "annotator: second" in window.annotator_label.text()
-    assert load_settings()["annotator"] == "second"
+    assert load_settings().annotator == "second"
     assert window.trace_view.step_model.steps[0].label is None  # the first one's label
-    assert window.project_progress.labeled == 0
+    assert window.traces.progress.labeled == 0
     qtbot.keyClick(window.trace_view, "1")
     with sqlite3.connect(project) as conn:
         rows = conn.execute(

@@ -126,6 +126,6 @@ def test_a_large_project_reads_its_figures_in_a_child(
         expected = {row.trace_id: row for row in trace_rows(store, CONFTEST_ANNOTATOR)}
         model = corpus_snapshot(store, CONFTEST_ANNOTATOR, window.trace_id)
     assert {row.trace_id: row for row in window.trace_model.rows} == expected
-    assert window.project_progress.total == sum(row.steps for row in expected.values())
+    assert window.traces.progress.total == sum(row.steps for row in expected.values())
     np.testing.assert_array_equal(window.structure.corpus.behaviors, model.counts.behaviors)
     assert model.annotator in window.structure.corpus.title.text

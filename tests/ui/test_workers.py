@@ -38,12 +38,15 @@ class Canceller(QObject):
     def on_advanced(self, amount: int, note: str) -> None:
         self.calls += 1
         if self.calls == 1:
-            dialog = self.window.progress_dialog
+            dialog = self.window.jobs.progress_dialog
             dialog.show()
             button = dialog.findChild(QPushButton)
             assert button.isVisible() and button.isEnabled()
             button.click()  # the Cancel button, as a click emits it
-            assert self.window.worker is not None and self.window.worker.cancel_event.is_set()
+            assert (
+                self.window.jobs.worker is not None
+                and self.window.jobs.worker.cancel_event.is_set()
+            )
 
 
 def cancel_on_first_advance(window: MainWindow, qtbot) -> Canceller:
@@ -52,9 +55,9 @@ def cancel_on_first_advance(window: MainWindow, qtbot) -> Canceller:
 
     def hook(worker) -> None:
         worker.advanced.connect(canceller.on_advanced, Qt.ConnectionType.BlockingQueuedConnection)
-        window.worker_starting.disconnect(hook)
+        window.jobs.worker_starting.disconnect(hook)
 
-    window.worker_starting.connect(hook)
+    window.jobs.worker_starting.connect(hook)
     return canceller
 
 
@@ -77,7 +80,7 @@ def split_demo(folder: Path) -> list[Path]:
 def test_export_in_a_worker_writes_the_file(qtbot, project, open_window, tmp_path) -> None:
     window = open_window(project)
     out = tmp_path / "out" / "traces.jsonl"
-    worker = window.start_export("bondscope-jsonl", out)
+    worker = window.project_jobs.start_export("bondscope-jsonl", out)
     with qtbot.waitSignal(worker.succeeded, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -91,7 +94,7 @@ def test_cancelled_export_leaves_no_file(qtbot, project, open_window, tmp_path) 
     folder.mkdir()
     out = folder / "traces.jsonl"
     canceller = cancel_on_first_advance(window, qtbot)
-    worker = window.start_export("bondscope-jsonl", out)
+    worker = window.project_jobs.start_export("bondscope-jsonl", out)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000) as blocker:
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -99,7 +102,7 @@ def test_cancelled_export_leaves_no_file(qtbot, project, open_window, tmp_path) 
     assert "no file was written" in blocker.args[0]
     assert list(folder.iterdir()) == []  # neither the file nor the staging folder
     assert "export cancelled" in window.statusBar().currentMessage()
-    assert not window.progress_dialog.isVisible()
+    assert not window.jobs.progress_dialog.isVisible()
 
 
 def test_cancelled_import_leaves_the_project_unchanged(
@@ -111,7 +114,7 @@ def test_cancelled_import_leaves_the_project_unchanged(
     before = dump(tmp_path / "empty.bondscope")
     window = open_window(tmp_path / "empty.bondscope")
     canceller = cancel_on_first_advance(window, qtbot)
-    worker = window.start_import(paths)
+    worker = window.project_jobs.start_import(paths)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -125,16 +128,16 @@ def test_import_runs_in_a_worker_with_progress(qtbot, tmp_path, open_window) -> 
     paths = split_demo(tmp_path / "incoming")
     window = open_window(tmp_path / "empty.bondscope")
     steps: list[int] = []
-    worker = window.start_import(paths)
+    worker = window.project_jobs.start_import(paths)
     worker.advanced.connect(lambda amount, note: steps.append(amount))
     with qtbot.waitSignal(worker.succeeded, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
     assert window.trace_model.rowCount() == 3
     qtbot.waitUntil(lambda: not window.background_busy())  # the figures are counted in a thread
-    assert window.project_progress.total == 95 + 87 + 51
-    assert window.start_import(paths) is not None  # the next job may start
-    qtbot.waitUntil(lambda: not window.worker.isRunning(), timeout=30_000)
+    assert window.traces.progress.total == 95 + 87 + 51
+    assert window.project_jobs.start_import(paths) is not None  # the next job may start
+    qtbot.waitUntil(lambda: not window.jobs.worker.isRunning(), timeout=30_000)
 
 
 def test_a_cancelled_export_does_not_disable_the_exporter(
@@ -143,12 +146,12 @@ def test_a_cancelled_export_does_not_disable_the_exporter(
     window = open_window(project)
     out = tmp_path / "traces.jsonl"
     canceller = cancel_on_first_advance(window, qtbot)  # kept: PySide holds no reference to it
-    worker = window.start_export("bondscope-jsonl", out)
+    worker = window.project_jobs.start_export("bondscope-jsonl", out)
     with qtbot.waitSignal(worker.cancelled, timeout=30_000):
         pass
     assert canceller.calls >= 1
     qtbot.waitUntil(lambda: not worker.isRunning())
-    worker = window.start_export("bondscope-jsonl", out)  # same plugin, right after
+    worker = window.project_jobs.start_export("bondscope-jsonl", out)  # same plugin, right after
     with qtbot.waitSignal(worker.succeeded, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
@@ -159,7 +162,7 @@ def test_prelabel_this_trace_refreshes_hints_and_uncertainty(qtbot, project, ope
     window = open_window(project)
     window.trace_view.go_to(7)
     trace_id = window.trace_id
-    worker = window.start_prelabel("keywords", [trace_id])
+    worker = window.project_jobs.start_prelabel("keywords", [trace_id])
     with qtbot.waitSignal(worker.succeeded, timeout=60_000) as blocker:
         pass
     qtbot.waitUntil(lambda: not worker.isRunning())
