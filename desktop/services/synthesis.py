@@ -688,8 +688,8 @@ def unfinished_runs(store: Store) -> list[UnfinishedRun]:
                 data["model"],
                 data["base_url"],
                 run_progress(store, run_id),
-                options.get("api_key_env", "OPENAI_API_KEY"),
-                int(options.get("concurrency", 4)),
+                options.get("api_key_env", llm_defaults.API_KEY_ENV),
+                int(options.get("concurrency", llm_defaults.CONCURRENCY)),
             )
         )
     return found

@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from bondscope.services.metrics import percent_texts
 from bondscope.services.structure import CorpusSnapshot, transition_matrix
 from bondscope.ui.metrics.plots import TICKS, Heatmap, export_png, fixed_plot, set_text
-from bondscope.ui.trace_view import BEHAVIOR_COLORS
+from bondscope.ui.palette import BEHAVIOR_COLORS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget

@@ -15,7 +15,7 @@ from bondscope.services.metrics import geometry_csv_rows, geometry_job, geometry
 from bondscope.store import Store
 from bondscope.ui.metrics.plots import fixed_plot
 from bondscope.ui.metrics.tab import MetricsTab, fill_table, make_table
-from bondscope.ui.trace_view import BEHAVIOR_COLORS
+from bondscope.ui.palette import BEHAVIOR_COLORS
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox

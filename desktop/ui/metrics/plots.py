@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - not imported by `import pyqtgraph`
 from bondscope.domain import BEHAVIORS
-from bondscope.ui.trace_view import BEHAVIOR_COLORS
+from bondscope.ui.palette import BEHAVIOR_COLORS
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem
