@@ -22,6 +22,10 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class StructureFeed(QObject):
     """Feeds the panel's two sides, only while its dock is shown (the window catches up when
     it is shown again)."""
@@ -53,7 +57,7 @@ class StructureFeed(QObject):
         behaviors, transitions = labeling.label_counts(labels)
         who = self.session.annotator if mine else "model suggestions"
         self.panel.trace.set_counts(
-            behaviors, transitions, f"<b>This trace</b> ({who}, {behaviors.sum()} steps)"
+            behaviors, transitions, "This trace", f"{who}, {counted(behaviors.sum(), 'step')}"
         )
 
     def _my_counts(self) -> Tally:
@@ -144,6 +148,6 @@ class StructureFeed(QObject):
         self.panel.corpus.set_counts(
             behaviors,
             transitions,
-            f"<b>Corpus</b> ({tally.annotator}, {traces} trace{'s' * (traces != 1)},"
-            f" {behaviors.sum()} steps)",
+            "Corpus",
+            f"{tally.annotator}, {counted(traces, 'trace')}, {counted(behaviors.sum(), 'step')}",
         )

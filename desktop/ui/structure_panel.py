@@ -62,10 +62,14 @@ class StructureSide:
         total = self.behaviors.sum()
         return 100 * self.behaviors / total if total else np.zeros(4)
 
-    def set_counts(self, behaviors: np.ndarray, transitions: np.ndarray, title: str) -> None:
-        """Show new counts. Items are updated in place, and only what changed: a text item's
-        setText re-lays out its document, so 20 unchanged ones would cost more than the rest."""
-        title = escape(title)  # a LabelItem renders HTML; names in the title are plain text
+    def set_counts(
+        self, behaviors: np.ndarray, transitions: np.ndarray, heading: str, detail: str
+    ) -> None:
+        """Show new counts under "<b>heading</b> (detail)". Items are updated in place, and only
+        what changed: a text item's setText re-lays out its document, so 20 unchanged ones would
+        cost more than the rest."""
+        # A LabelItem renders HTML: the heading is ours, the detail holds names shown as typed.
+        title = f"<b>{escape(heading)}</b> ({escape(detail)})"
         if title != self.title.text:
             self.title.setText(title)
         if np.array_equal(behaviors, self.behaviors) and np.array_equal(

@@ -33,6 +33,9 @@ def test_a_markup_annotator_name_is_shown_literally(qtbot, project, open_window)
     title = window.structure.trace  # a pyqtgraph LabelItem: its text is always HTML
     qtbot.waitUntil(lambda: escape(HOSTILE) in title.title.text, timeout=3000)
     assert HOSTILE in rendered(title.title.text)
+    # ...while the panel's own heading is markup: bold, never shown as "<b>" text
+    assert rendered(title.title.text) == f"This trace ({HOSTILE}, 1 step)"
+    assert title.title.text.startswith("<b>This trace</b> (")
 
 
 def test_trace_name_tooltips_show_markup_literally(qtbot, project, open_window) -> None:
