@@ -205,17 +205,22 @@ def test_geometry_tab_matches_service_and_click_selects(
     step_text = window.trace_view.step_model.step_text
     assert tab.tip(x=0.0, y=0.0, data=7) == f"step 7: {step_text(7)[:80]}"
 
-    # Click: the most isolated point on the map, clicked with the mouse, selects its step. The
-    # map as it is drawn now: settled again, in case a background refresh redrew it meanwhile.
+    # Click: the most isolated point on the map that the mouse can reach, clicked with the
+    # mouse, selects its step. Reachable: inside the plot's view, off its edge, and not under
+    # its legend (a click there goes to the legend). The map as it is drawn now: settled again,
+    # in case a background refresh redrew it meanwhile.
     settle(qtbot, window, tab)
     result = tab.result
     points = np.asarray(result["points"])[:, :2]
     distances = np.linalg.norm(points[:, None] - points[None], axis=2) + np.eye(len(points)) * 1e9
-    step = int(np.argmax(distances.min(axis=1)))
-    if step == window.trace_view.current_row():
-        step = int(np.argsort(distances.min(axis=1))[-2])
-    behavior = result["behavior"][step]
-    scene = tab.scatters[behavior].mapToScene(QPointF(*points[step]))
+    view = tab.map_plot.getViewBox().sceneBoundingRect().adjusted(12, 12, -12, -12)
+    legend = tab.map_plot.legend.sceneBoundingRect().adjusted(-12, -12, 12, 12)
+    for step in map(int, np.argsort(-distances.min(axis=1))):
+        behavior = result["behavior"][step]
+        scene = tab.scatters[behavior].mapToScene(QPointF(*points[step]))
+        reachable = view.contains(scene) and not legend.contains(scene)
+        if reachable and step != window.trace_view.current_row():
+            break
     qtbot.mouseClick(
         tab.graphics.viewport(), Qt.MouseButton.LeftButton, pos=tab.graphics.mapFromScene(scene)
     )
