@@ -7,9 +7,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 THOUGHT_ANCHORS = SHARED_DATA / "thought-anchors"
 PROCESSBENCH = SHARED_DATA / "processbench"
+# Tests that read the real traces in ../shared/data are skipped where it is absent (README).
+needs_thought_anchors = pytest.mark.skipif(
+    not THOUGHT_ANCHORS.is_dir(), reason="shared data not present"
+)
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

@@ -13,7 +13,7 @@ from bondscope.services.importing import import_paths
 from bondscope.store import Store
 from click.testing import CliRunner
 
-from tests.helpers import THOUGHT_ANCHORS, record, write_jsonl
+from tests.helpers import THOUGHT_ANCHORS, needs_thought_anchors, record, write_jsonl
 
 TOOLS = {"label-studio": ".json", "doccano": ".jsonl", "prodigy": ".jsonl"}
 
@@ -54,6 +54,7 @@ def labeled_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+@needs_thought_anchors
 @pytest.mark.parametrize("tool", TOOLS)
 def test_export_import_export_keeps_every_label_and_bond(
     tmp_path: Path, labeled_project: Path, tool: str

@@ -18,7 +18,7 @@ from bondscope.plugin_manager import Plugins
 from bondscope.services.importing import import_paths
 from bondscope.store import Store
 
-from tests.helpers import SHARED_DATA, THOUGHT_ANCHORS, write_jsonl
+from tests.helpers import SHARED_DATA, THOUGHT_ANCHORS, needs_thought_anchors, write_jsonl
 
 SKYTHOUGHT = SHARED_DATA / "skythought"
 TAGS = ("<think>", "</think>", "<|", "|>")
@@ -385,6 +385,7 @@ def test_parquet_is_read_by_row_group_not_whole(tmp_path: Path) -> None:
     assert peak < len(text) * 600 / 4, peak  # far less than the 40 MB of text
 
 
+@needs_thought_anchors
 def test_our_parquet_export_imports_back_losslessly(tmp_path: Path) -> None:
     plugins = Plugins(load_entry_points=False)
     with Store(tmp_path / "a.bondscope") as store:
