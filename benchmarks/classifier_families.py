@@ -69,7 +69,9 @@ SEEDS = {
     "skythought": (ROOT / "resources/seed/seed-gold-skythought.jsonl", ["reader-l", "reader-m"]),
 }
 INNER_FOLDS = 3
-VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train")
+VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train", "cue-removed-train")
+PARAPHRASED = ("cue-synonyms-train",)
+PARAPHRASED_AND_REMOVED = ("cue-synonyms-train", "cue-removed-train")
 
 
 @dataclass
@@ -179,12 +181,14 @@ class Candidate:
     name: str
     kind: str = "logreg"  # or "gru"
     groups: tuple[str, ...] = DEFAULT_GROUPS
-    augment: bool = False
+    augment: tuple[str, ...] = ()  # training perturbations whose copies are trained on too
     c: float = 0.002
     epochs: int = 10
     reweight: tuple[tuple[str, float], ...] = ()  # (group, weight) in place of GROUP_WEIGHTS
     parts: tuple[Candidate, ...] = ()  # kind "ensemble": the candidates averaged
     calibrate: bool = False  # temperature and per-class offsets from an inner grouped CV
+    consistency: float = 0.0  # logreg: penalty on logit changes under `pairs` (fit_head)
+    pairs: tuple[str, ...] = PARAPHRASED_AND_REMOVED
 
 
 def columns(groups: tuple[str, ...], dim: int = 384) -> np.ndarray:
@@ -237,7 +241,7 @@ class Fitted:
             self.parts = [Fitted(part, train, feats) for part in candidate.parts]
             return
         self.keep = columns(candidate.groups)
-        versions = ["original", "cue-synonyms-train"] if candidate.augment else ["original"]
+        versions = ["original", *candidate.augment]
         weight, standardize = column_scaling(
             candidate.groups, 384, {**GROUP_WEIGHTS, **dict(candidate.reweight)}
         )
@@ -249,6 +253,16 @@ class Fitted:
                     xs.append(feats[(t.name, v)][labeled][:, self.keep])
                     ys.extend(BEHAVIORS.index(t.gold[i]) for i in labeled)
                     ws.append(t.weight[labeled])
+            pairs = None
+            if candidate.consistency:
+                pairs = np.vstack(
+                    [
+                        feats[(t.name, "original")][:, self.keep] - feats[(t.name, v)][:, self.keep]
+                        for t in train
+                        for v in candidate.pairs
+                    ]
+                )
+                pairs = pairs[np.abs(pairs).max(1) > 0]
             self.head = fit_head(
                 np.vstack(xs),
                 np.array(ys),
@@ -256,6 +270,8 @@ class Fitted:
                 sample_weight=np.concatenate(ws),
                 column_weight=weight,
                 standardize=standardize,
+                pairs=pairs,
+                consistency=candidate.consistency,
             )
         else:
             from bondscope.models.sequence_training import SequenceExample, fit_sequence
@@ -339,8 +355,23 @@ def evaluate_split(
 
 CANDIDATES = [
     Candidate("logreg, ten groups (the previous model)", groups=PREVIOUS_GROUPS),
-    Candidate("logreg, no lexicon groups, augmented (shipped)", augment=True),
-    Candidate("BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=True),
+    Candidate("logreg, no lexicon groups, augmented (v2)", augment=PARAPHRASED),
+    Candidate(
+        "logreg, no lexicon groups, augmented, calibrated (v2 shipped)",
+        augment=PARAPHRASED,
+        calibrate=True,
+    ),
+    Candidate("logreg, augmented + cue-removed copies", augment=PARAPHRASED_AND_REMOVED),
+    Candidate("logreg, augmented, consistency 1", augment=PARAPHRASED, consistency=1.0),
+    Candidate("logreg, augmented, consistency 10", augment=PARAPHRASED, consistency=10.0),
+    Candidate(
+        "logreg, augmented + removed, consistency 10",
+        augment=PARAPHRASED_AND_REMOVED,
+        consistency=10.0,
+    ),
+    Candidate(
+        "BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
+    ),
 ]
 
 

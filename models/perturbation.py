@@ -13,6 +13,11 @@ Two disjoint paraphrase tables, both kept here and apart from the lexicon the fe
   of the gold traces), so that a model scored under `cue-synonyms` has never seen its
   replacement words.
 
+A third training perturbation, `cue-removed-train`, deletes every cue phrase (with the comma or
+colon after it) instead of paraphrasing it: "Alternatively, we could factor it" -> "We could
+factor it". A paraphrase teaches the model other cue words; a deletion teaches it that the
+behavior is there without any.
+
 Matching is case-insensitive on whole words, longest phrase first, anywhere in the step (not
 only the lexicon's first 120 characters); the replacement keeps a leading capital ("Wait," ->
 "One moment,"). Whitespace and all other text are unchanged.
@@ -112,36 +117,55 @@ _TABLE: dict[str, tuple[str, str]] = {
 }
 EVAL_SYNONYMS: dict[str, str] = {cue: pair[0] for cue, pair in _TABLE.items()}
 TRAIN_SYNONYMS: dict[str, str] = {cue: pair[1] for cue, pair in _TABLE.items()}
+REMOVED: dict[str, str] = dict.fromkeys(_TABLE, "")
 PERTURBATIONS: dict[str, dict[str, str]] = {
     "cue-synonyms": EVAL_SYNONYMS,
     "cue-synonyms-train": TRAIN_SYNONYMS,
+    "cue-removed-train": REMOVED,
 }
+TRAINING_PERTURBATIONS = ("cue-synonyms-train", "cue-removed-train")
 
 
 def _pattern(table: Mapping[str, str]) -> re.Pattern[str]:
     cues = sorted(table, key=len, reverse=True)
     # "no," ends in punctuation, so the trailing boundary is "not followed by a word character".
-    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(c) for c in cues) + r")(?!\w)", re.I)
+    # A deleted cue takes the punctuation and spaces after it along ("Wait, so" -> "So").
+    after = r"[,;:.!]?\s*" if not any(table.values()) else ""
+    return re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(c) for c in cues) + r")(?!\w)" + after, re.I
+    )
 
 
 _PATTERNS = {name: _pattern(table) for name, table in PERTURBATIONS.items()}
 
 
 def perturb_text(text: str, perturbation: str = "cue-synonyms") -> str:
-    """The text with every cue phrase replaced by its paraphrase (module doc)."""
+    """The text with every cue phrase replaced by its paraphrase, or deleted (module doc)."""
     if perturbation not in PERTURBATIONS:
         known = ", ".join(PERTURBATIONS)
         raise ValueError(f"unknown perturbation {perturbation!r} (one of {known})")
     table = PERTURBATIONS[perturbation]
-
-    def swap(match: re.Match[str]) -> str:
-        found = match.group(0)
+    parts: list[str] = []
+    at = 0
+    capitalize = False  # a deleted cue opened a sentence: so does what follows it
+    for match in _PATTERNS[perturbation].finditer(text):
+        parts.append(_capitalized(text[at : match.start()], capitalize))
+        found = match.group(1)
         out = table[found.lower()]
-        if found.isupper() and len(found) > 1:
-            return out.upper()
-        return out[0].upper() + out[1:] if found[0].isupper() else out
+        capitalize = capitalize and not text[at : match.start()].strip()
+        if not out:
+            capitalize = capitalize or found[0].isupper()
+        elif found.isupper() and len(found) > 1:
+            parts.append(out.upper())
+        else:
+            parts.append(out[0].upper() + out[1:] if found[0].isupper() else out)
+        at = match.end()
+    parts.append(_capitalized(text[at:], capitalize))
+    return "".join(parts)
 
-    return _PATTERNS[perturbation].sub(swap, text)
+
+def _capitalized(text: str, capitalize: bool) -> str:
+    return text[:1].upper() + text[1:] if capitalize else text
 
 
 def perturb_trace(trace: Trace, perturbation: str = "cue-synonyms") -> Trace:
