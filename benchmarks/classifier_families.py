@@ -53,7 +53,7 @@ from bondscope.models.features import (
 )
 from bondscope.models.head import fit_head
 from bondscope.models.lexicon import keyword_behavior
-from bondscope.models.perturbation import perturb_text
+from bondscope.models.perturbation import DRAWN, perturb_text
 from bondscope.plugin_manager import Plugins
 from bondscope.services.evaluation import score
 from bondscope.services.importing import import_paths
@@ -69,9 +69,18 @@ SEEDS = {
     "skythought": (ROOT / "resources/seed/seed-gold-skythought.jsonl", ["reader-l", "reader-m"]),
 }
 INNER_FOLDS = 3
-VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train", "cue-removed-train")
+DRAWS = tuple(f"{DRAWN}#{k}" for k in range(3))  # three copies, paraphrases drawn per occurrence
+VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train", "cue-removed-train", *DRAWS)
 PARAPHRASED = ("cue-synonyms-train",)
 PARAPHRASED_AND_REMOVED = ("cue-synonyms-train", "cue-removed-train")
+
+
+def version_text(text: str, version: str) -> str:
+    """A step text as it is, or under a perturbation ("name#k": draw k of a drawn one)."""
+    if version == "original":
+        return text
+    name, _, draw = version.partition("#")
+    return perturb_text(text, name, int(draw or 0))
 
 
 @dataclass
@@ -107,10 +116,7 @@ def load_traces() -> list[GoldTraceTexts]:
                         d.trace.id,
                         family,
                         d.gold,
-                        {
-                            v: texts if v == "original" else [perturb_text(t, v) for t in texts]
-                            for v in VERSIONS
-                        },
+                        {v: [version_text(t, v) for t in texts] for v in VERSIONS},
                         np.array([1.0 / copies[t] for t in texts]),
                         np.array(first),
                         any(label.annotator == "reader-m" for label in d.trace.labels),
@@ -368,6 +374,12 @@ CANDIDATES = [
         "logreg, augmented + removed, consistency 10",
         augment=PARAPHRASED_AND_REMOVED,
         consistency=10.0,
+    ),
+    Candidate("logreg, three drawn copies", augment=DRAWS),
+    Candidate("logreg, three drawn copies + paraphrased", augment=(*DRAWS, *PARAPHRASED)),
+    Candidate("logreg, three drawn copies + removed", augment=(*DRAWS, "cue-removed-train")),
+    Candidate(
+        "logreg, three drawn copies, consistency 0.3", augment=DRAWS, consistency=0.3, pairs=DRAWS
     ),
     Candidate(
         "BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
