@@ -178,6 +178,7 @@ def encoding_of(texts: list[str], known: dict[str, tuple[np.ndarray, np.ndarray,
 
 PREVIOUS_GROUPS = tuple(g for g in GROUPS if g != "step")  # with the lexicon groups
 GRU_GROUPS = (*SEQUENCE_GROUPS, "opening")
+NOCUE_GROUPS = tuple("opening_nocue" if g == "opening" else g for g in DEFAULT_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class Candidate:
     reweight: tuple[tuple[str, float], ...] = ()  # (group, weight) in place of GROUP_WEIGHTS
     parts: tuple[Candidate, ...] = ()  # kind "ensemble": the candidates averaged
     calibrate: bool = False  # temperature and per-class offsets from an inner grouped CV
+    copy_weight: float = 1.0  # sample weight of each augmented copy's rows
     consistency: float = 0.0  # logreg: penalty on logit changes under `pairs` (fit_head)
     pairs: tuple[str, ...] = PARAPHRASED_AND_REMOVED
 
@@ -248,8 +250,9 @@ class Fitted:
             return
         self.keep = columns(candidate.groups)
         versions = ["original", *candidate.augment]
+        in_order = [g for g in GROUPS if g in candidate.groups]  # the order of `columns`
         weight, standardize = column_scaling(
-            candidate.groups, 384, {**GROUP_WEIGHTS, **dict(candidate.reweight)}
+            in_order, 384, {**GROUP_WEIGHTS, **dict(candidate.reweight)}
         )
         if candidate.kind == "logreg":
             xs, ys, ws = [], [], []
@@ -258,7 +261,8 @@ class Fitted:
                 for v in versions:
                     xs.append(feats[(t.name, v)][labeled][:, self.keep])
                     ys.extend(BEHAVIORS.index(t.gold[i]) for i in labeled)
-                    ws.append(t.weight[labeled])
+                    share = 1.0 if v == "original" else candidate.copy_weight
+                    ws.append(t.weight[labeled] * share)
             pairs = None
             if candidate.consistency:
                 pairs = np.vstack(
@@ -286,7 +290,9 @@ class Fitted:
                 SequenceExample(
                     feats[(t.name, v)][:, self.keep],
                     np.array([BEHAVIORS.index(g) if g is not None else -1 for g in t.gold]),
-                    t.weight.astype(np.float32),
+                    (t.weight * (1.0 if v == "original" else candidate.copy_weight)).astype(
+                        np.float32
+                    ),
                 )
                 for t in train
                 for v in versions
@@ -381,6 +387,57 @@ CANDIDATES = [
     Candidate(
         "logreg, three drawn copies, consistency 0.3", augment=DRAWS, consistency=0.3, pairs=DRAWS
     ),
+    Candidate("rob: opening_nocue", augment=PARAPHRASED, groups=NOCUE_GROUPS),
+    Candidate(
+        "rob: opening_nocue, drawn + removed, 1/4",
+        augment=(*DRAWS, "cue-removed-train"),
+        copy_weight=0.25,
+        groups=NOCUE_GROUPS,
+    ),
+    Candidate("rob: drawn + removed, 1/4", augment=(*DRAWS, "cue-removed-train"), copy_weight=0.25),
+    Candidate("rob: drawn, 1/3", augment=DRAWS, copy_weight=1 / 3),
+    Candidate(
+        "rob2: drawn, 1/3, consistency 1",
+        augment=DRAWS,
+        copy_weight=1 / 3,
+        consistency=1.0,
+        pairs=DRAWS,
+    ),
+    Candidate(
+        "rob2: drawn, 1/3, consistency 3",
+        augment=DRAWS,
+        copy_weight=1 / 3,
+        consistency=3.0,
+        pairs=DRAWS,
+    ),
+    Candidate(
+        "rob2: drawn + removed, 1/4, consistency 1 on drawn",
+        augment=(*DRAWS, "cue-removed-train"),
+        copy_weight=0.25,
+        consistency=1.0,
+        pairs=DRAWS,
+    ),
+    Candidate("cal: drawn, 1/3", augment=DRAWS, copy_weight=1 / 3, calibrate=True),
+    Candidate(
+        "cal: drawn + removed, 1/4, consistency 1 on drawn",
+        augment=(*DRAWS, "cue-removed-train"),
+        copy_weight=0.25,
+        consistency=1.0,
+        pairs=DRAWS,
+        calibrate=True,
+    ),
+    Candidate("lever: + form", augment=PARAPHRASED, groups=(*DEFAULT_GROUPS, "form")),
+    Candidate(
+        "lever: + middle_similarity",
+        augment=PARAPHRASED,
+        groups=(*DEFAULT_GROUPS, "middle_similarity"),
+    ),
+    Candidate(
+        "lever: centered for middle",
+        augment=PARAPHRASED,
+        groups=tuple("centered" if g == "middle" else g for g in DEFAULT_GROUPS),
+    ),
+    Candidate("lever: + centered", augment=PARAPHRASED, groups=(*DEFAULT_GROUPS, "centered")),
     Candidate(
         "BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
     ),
