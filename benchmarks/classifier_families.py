@@ -195,6 +195,7 @@ class Candidate:
     parts: tuple[Candidate, ...] = ()  # kind "ensemble": the candidates averaged
     calibrate: bool = False  # temperature and per-class offsets from an inner grouped CV
     copy_weight: float = 1.0  # sample weight of each augmented copy's rows
+    seed: int = 0  # the sequence head's initialization and batch order
     consistency: float = 0.0  # logreg: penalty on logit changes under `pairs` (fit_head)
     pairs: tuple[str, ...] = PARAPHRASED_AND_REMOVED
 
@@ -297,7 +298,9 @@ class Fitted:
                 for t in train
                 for v in versions
             ]
-            self.model = fit_sequence(examples, standardize=standardize, epochs=candidate.epochs)
+            self.model = fit_sequence(
+                examples, standardize=standardize, epochs=candidate.epochs, seed=candidate.seed
+            )
 
     def predict(self, rows: list[np.ndarray]) -> list[np.ndarray]:
         probs = self._predict(rows)
@@ -365,6 +368,17 @@ def evaluate_split(
     return results
 
 
+GRU_SEEDS = tuple(
+    Candidate(
+        f"gru {seed}",
+        kind="gru",
+        groups=GRU_GROUPS,
+        augment=DRAWS,
+        copy_weight=1 / 3,
+        seed=seed,
+    )
+    for seed in range(3)
+)
 CANDIDATES = [
     Candidate("logreg, ten groups (the previous model)", groups=PREVIOUS_GROUPS),
     Candidate("logreg, no lexicon groups, augmented (v2)", augment=PARAPHRASED),
@@ -425,6 +439,39 @@ CANDIDATES = [
         consistency=1.0,
         pairs=DRAWS,
         calibrate=True,
+    ),
+    Candidate(
+        "ens: BiGRU + opening words, drawn, 1/3",
+        kind="gru",
+        groups=GRU_GROUPS,
+        augment=DRAWS,
+        copy_weight=1 / 3,
+    ),
+    Candidate(
+        "ens: logreg drawn + removed, consistency 1 on drawn, with the BiGRU",
+        kind="ensemble",
+        parts=(
+            Candidate(
+                "logreg",
+                augment=(*DRAWS, "cue-removed-train"),
+                copy_weight=0.25,
+                consistency=1.0,
+                pairs=DRAWS,
+            ),
+            Candidate("gru", kind="gru", groups=GRU_GROUPS, augment=DRAWS, copy_weight=1 / 3),
+        ),
+    ),
+    Candidate(
+        "gru: drawn, 1/3, calibrated",
+        kind="gru",
+        groups=GRU_GROUPS,
+        augment=DRAWS,
+        copy_weight=1 / 3,
+        calibrate=True,
+    ),
+    Candidate("gru: three seeds, drawn, 1/3", kind="ensemble", parts=GRU_SEEDS),
+    Candidate(
+        "gru: three seeds, drawn, 1/3, calibrated", kind="ensemble", parts=GRU_SEEDS, calibrate=True
     ),
     Candidate("lever: + form", augment=PARAPHRASED, groups=(*DEFAULT_GROUPS, "form")),
     Candidate(
