@@ -178,7 +178,6 @@ def encoding_of(texts: list[str], known: dict[str, tuple[np.ndarray, np.ndarray,
 
 PREVIOUS_GROUPS = tuple(g for g in GROUPS if g != "step")  # with the lexicon groups
 GRU_GROUPS = (*SEQUENCE_GROUPS, "opening")
-NOCUE_GROUPS = tuple("opening_nocue" if g == "opening" else g for g in DEFAULT_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -368,125 +367,42 @@ def evaluate_split(
     return results
 
 
-GRU_SEEDS = tuple(
-    Candidate(
-        f"gru {seed}",
-        kind="gru",
-        groups=GRU_GROUPS,
-        augment=DRAWS,
-        copy_weight=1 / 3,
-        seed=seed,
-    )
-    for seed in range(3)
+DRAWN_GRU = Candidate(
+    "BiGRU + opening words, three drawn copies at 1/3",
+    kind="gru",
+    groups=GRU_GROUPS,
+    augment=DRAWS,
+    copy_weight=1 / 3,
 )
 CANDIDATES = [
     Candidate("logreg, ten groups (the previous model)", groups=PREVIOUS_GROUPS),
     Candidate("logreg, no lexicon groups, augmented (v2)", augment=PARAPHRASED),
+    Candidate("v2 calibrated (shipped)", augment=PARAPHRASED, calibrate=True),
+    Candidate("v2 + cue-removed copies", augment=PARAPHRASED_AND_REMOVED),
+    Candidate("v2, consistency 1", augment=PARAPHRASED, consistency=1.0),
+    Candidate("v2, consistency 10", augment=PARAPHRASED, consistency=10.0),
+    Candidate("three drawn copies at 1/3", augment=DRAWS, copy_weight=1 / 3),
     Candidate(
-        "logreg, no lexicon groups, augmented, calibrated (v2 shipped)",
-        augment=PARAPHRASED,
-        calibrate=True,
-    ),
-    Candidate("logreg, augmented + cue-removed copies", augment=PARAPHRASED_AND_REMOVED),
-    Candidate("logreg, augmented, consistency 1", augment=PARAPHRASED, consistency=1.0),
-    Candidate("logreg, augmented, consistency 10", augment=PARAPHRASED, consistency=10.0),
-    Candidate(
-        "logreg, augmented + removed, consistency 10",
-        augment=PARAPHRASED_AND_REMOVED,
-        consistency=10.0,
-    ),
-    Candidate("logreg, three drawn copies", augment=DRAWS),
-    Candidate("logreg, three drawn copies + paraphrased", augment=(*DRAWS, *PARAPHRASED)),
-    Candidate("logreg, three drawn copies + removed", augment=(*DRAWS, "cue-removed-train")),
-    Candidate(
-        "logreg, three drawn copies, consistency 0.3", augment=DRAWS, consistency=0.3, pairs=DRAWS
-    ),
-    Candidate("rob: opening_nocue", augment=PARAPHRASED, groups=NOCUE_GROUPS),
-    Candidate(
-        "rob: opening_nocue, drawn + removed, 1/4",
-        augment=(*DRAWS, "cue-removed-train"),
-        copy_weight=0.25,
-        groups=NOCUE_GROUPS,
-    ),
-    Candidate("rob: drawn + removed, 1/4", augment=(*DRAWS, "cue-removed-train"), copy_weight=0.25),
-    Candidate("rob: drawn, 1/3", augment=DRAWS, copy_weight=1 / 3),
-    Candidate(
-        "rob2: drawn, 1/3, consistency 1",
-        augment=DRAWS,
-        copy_weight=1 / 3,
-        consistency=1.0,
-        pairs=DRAWS,
+        "three drawn copies at 1/3, calibrated", augment=DRAWS, copy_weight=1 / 3, calibrate=True
     ),
     Candidate(
-        "rob2: drawn, 1/3, consistency 3",
-        augment=DRAWS,
-        copy_weight=1 / 3,
-        consistency=3.0,
-        pairs=DRAWS,
+        "drawn + removed copies at 1/4", augment=(*DRAWS, "cue-removed-train"), copy_weight=0.25
     ),
     Candidate(
-        "rob2: drawn + removed, 1/4, consistency 1 on drawn",
+        "drawn + removed copies at 1/4, consistency 1 on the drawn ones",
         augment=(*DRAWS, "cue-removed-train"),
         copy_weight=0.25,
         consistency=1.0,
         pairs=DRAWS,
     ),
-    Candidate("cal: drawn, 1/3", augment=DRAWS, copy_weight=1 / 3, calibrate=True),
     Candidate(
-        "cal: drawn + removed, 1/4, consistency 1 on drawn",
-        augment=(*DRAWS, "cue-removed-train"),
-        copy_weight=0.25,
-        consistency=1.0,
-        pairs=DRAWS,
-        calibrate=True,
+        "BiGRU + opening words, augmented (v2)", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
     ),
+    DRAWN_GRU,
     Candidate(
-        "ens: BiGRU + opening words, drawn, 1/3",
-        kind="gru",
-        groups=GRU_GROUPS,
-        augment=DRAWS,
-        copy_weight=1 / 3,
-    ),
-    Candidate(
-        "ens: logreg drawn + removed, consistency 1 on drawn, with the BiGRU",
+        "the same BiGRU, seeds 0-2 averaged",
         kind="ensemble",
-        parts=(
-            Candidate(
-                "logreg",
-                augment=(*DRAWS, "cue-removed-train"),
-                copy_weight=0.25,
-                consistency=1.0,
-                pairs=DRAWS,
-            ),
-            Candidate("gru", kind="gru", groups=GRU_GROUPS, augment=DRAWS, copy_weight=1 / 3),
-        ),
-    ),
-    Candidate(
-        "gru: drawn, 1/3, calibrated",
-        kind="gru",
-        groups=GRU_GROUPS,
-        augment=DRAWS,
-        copy_weight=1 / 3,
-        calibrate=True,
-    ),
-    Candidate("gru: three seeds, drawn, 1/3", kind="ensemble", parts=GRU_SEEDS),
-    Candidate(
-        "gru: three seeds, drawn, 1/3, calibrated", kind="ensemble", parts=GRU_SEEDS, calibrate=True
-    ),
-    Candidate("lever: + form", augment=PARAPHRASED, groups=(*DEFAULT_GROUPS, "form")),
-    Candidate(
-        "lever: + middle_similarity",
-        augment=PARAPHRASED,
-        groups=(*DEFAULT_GROUPS, "middle_similarity"),
-    ),
-    Candidate(
-        "lever: centered for middle",
-        augment=PARAPHRASED,
-        groups=tuple("centered" if g == "middle" else g for g in DEFAULT_GROUPS),
-    ),
-    Candidate("lever: + centered", augment=PARAPHRASED, groups=(*DEFAULT_GROUPS, "centered")),
-    Candidate(
-        "BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
+        parts=tuple(replace(DRAWN_GRU, seed=seed) for seed in range(3)),
     ),
 ]
 

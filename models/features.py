@@ -46,7 +46,6 @@ import numpy as np
 from bondscope.domain import BEHAVIORS
 from bondscope.models.encoder import Encoding
 from bondscope.models.lexicon import cue_flags, keyword_behavior
-from bondscope.models.perturbation import perturb_text
 
 GROUPS = (
     "step",
@@ -60,10 +59,6 @@ GROUPS = (
     "overlap",
     "cue_context",
     "opening",
-    "centered",
-    "middle_similarity",
-    "form",
-    "opening_nocue",
 )
 # `step` (the last layer's embedding of the step itself) scores lower beside `middle` than
 # without it; it stays available for heads trained with it. The lexicon groups (`cues`,
@@ -71,7 +66,7 @@ GROUPS = (
 # cost 0.13 macro-F1 across teacher families, without them (and trained on paraphrased copies)
 # 0.04-0.05 (docs/classifier.md, "Version 2"). They stay available for heads trained with them.
 LEXICON_GROUPS = ("cues", "keyword", "cue_context")
-DEFAULT_GROUPS = ("middle", "neighbors", "similarity", "position", "length", "overlap", "opening")
+DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "step" and g not in LEXICON_GROUPS)
 # The sequence head (models/sequence_training.py) reads the neighbors itself, and is meant to read
 # moves rather than cue words: no neighbor, lexicon or opening-word groups.
 SEQUENCE_GROUPS = ("step", "middle", "similarity", "position", "length", "overlap")
@@ -90,12 +85,8 @@ GROUP_WEIGHTS = {
     "overlap": 10.0,
     "cue_context": 10.0,
     "opening": 40.0,
-    "centered": 2.0,
-    "middle_similarity": 10.0,
-    "form": 10.0,
-    "opening_nocue": 40.0,
 }
-UNSTANDARDIZED = frozenset({"opening", "opening_nocue"})
+UNSTANDARDIZED = frozenset({"opening"})
 _WORD = re.compile(r"\b\w\w+\b")
 _TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -114,10 +105,6 @@ def group_width(group: str, dim: int) -> int:
         "overlap": 7,
         "cue_context": 9,
         "opening": OPENING_BUCKETS,
-        "centered": dim,
-        "middle_similarity": 5,
-        "form": 6,
-        "opening_nocue": OPENING_BUCKETS,
     }[group]
 
 
@@ -177,19 +164,6 @@ def trace_features(
             parts.append(_cue_context(keywords))
         elif group == "opening":
             parts.append(opening_hashes(texts))
-        elif group == "centered":
-            parts.append(encoded.middle - encoded.middle.mean(0, keepdims=True))
-        elif group == "middle_similarity":
-            unit = encoded.middle / np.maximum(
-                np.linalg.norm(encoded.middle, axis=1, keepdims=True), 1e-9
-            )
-            before = np.vstack([np.zeros((1, unit.shape[1]), np.float32), unit[:-1]]) if n else unit
-            after = np.vstack([unit[1:], np.zeros((1, unit.shape[1]), np.float32)]) if n else unit
-            parts.append(_similarity(unit, before, after))
-        elif group == "form":
-            parts.append(_form(texts))
-        elif group == "opening_nocue":
-            parts.append(opening_hashes([perturb_text(t, "cue-removed-train") for t in texts]))
     return np.hstack([p.astype(np.float32, copy=False) for p in parts])
 
 
@@ -242,27 +216,6 @@ def _overlap(texts: Sequence[str]) -> np.ndarray:
             out[i, 4] = max(shared.values(), default=0) / len(grams)
             out[i, 5] = len(grams & trigrams[i - 1]) / len(grams) if i else 0.0
         out[i, 6] = "?" in text
-    return out
-
-
-_MATH = re.compile(r"[=+\-*/^<>]")
-
-
-def _form(texts: Sequence[str]) -> np.ndarray:
-    """What a derivation looks like (6): equations, digits, math symbols, sentences, LaTeX, and
-    the share of the step's numbers that no earlier step has."""
-    out = np.zeros((len(texts), 6), np.float32)
-    seen: set[str] = set()
-    for i, text in enumerate(texts):
-        size = max(len(text), 1)
-        numbers = set(_NUMBER.findall(text))
-        out[i, 0] = np.log1p(text.count("=")) / 3.0
-        out[i, 1] = sum(ch.isdigit() for ch in text) / size
-        out[i, 2] = len(_MATH.findall(text)) / size
-        out[i, 3] = np.log1p(len(re.findall(r"[.!?](?:\s|$)", text))) / 3.0
-        out[i, 4] = "\\" in text
-        out[i, 5] = len(numbers - seen) / len(numbers) if numbers else 0.0
-        seen |= numbers
     return out
 
 

@@ -144,6 +144,31 @@ def test_head_folds_standardization_and_round_trips(tmp_path):
     assert np.array_equal(again.predict_proba(x), head.predict_proba(x))
 
 
+def test_consistency_penalty_stops_the_head_reading_a_cue_column():
+    """Column 3 is a "cue word" that gives class 3 (E) away; the pairs are each row minus the
+    same row without its cue. Without the penalty the head leans on the cue; with it, removing
+    the cue barely moves the logits and the head reads the content columns. At a negligible
+    penalty the fit is scikit-learn's balanced, sample-weighted logistic regression."""
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(400, 3))
+    y = content.argmax(1)
+    y[rng.random(400) < 0.25] = 3
+    cue = (y == 3).astype(float)
+    x = np.column_stack([content, cue])
+    pairs = x - np.column_stack([content, np.zeros(400)])  # as it is minus cue removed
+    weight = rng.uniform(0.5, 1.5, 400)
+
+    def moved(head):
+        return np.abs(head.logits(x) - head.logits(x - pairs)).max()
+
+    plain = fit_head(x, y, c=1.0, sample_weight=weight)
+    consistent = fit_head(x, y, c=1.0, sample_weight=weight, pairs=pairs, consistency=100.0)
+    assert moved(plain) > 3.0 and moved(consistent) < 0.1
+    assert (consistent.predict_proba(x)[:, :3].argmax(1) == content.argmax(1)).mean() > 0.9
+    nearly_plain = fit_head(x, y, c=1.0, sample_weight=weight, pairs=pairs, consistency=1e-9)
+    assert np.abs(nearly_plain.predict_proba(x) - plain.predict_proba(x)).max() < 5e-3
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_head_keeps_four_columns_when_classes_are_missing():
     rng = np.random.default_rng(1)
