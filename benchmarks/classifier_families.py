@@ -53,7 +53,7 @@ from bondscope.models.features import (
 )
 from bondscope.models.head import fit_head
 from bondscope.models.lexicon import keyword_behavior
-from bondscope.models.perturbation import perturb_text
+from bondscope.models.perturbation import DRAWN, perturb_text
 from bondscope.plugin_manager import Plugins
 from bondscope.services.evaluation import score
 from bondscope.services.importing import import_paths
@@ -69,7 +69,18 @@ SEEDS = {
     "skythought": (ROOT / "resources/seed/seed-gold-skythought.jsonl", ["reader-l", "reader-m"]),
 }
 INNER_FOLDS = 3
-VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train")
+DRAWS = tuple(f"{DRAWN}#{k}" for k in range(3))  # three copies, paraphrases drawn per occurrence
+VERSIONS = ("original", "cue-synonyms", "cue-synonyms-train", "cue-removed-train", *DRAWS)
+PARAPHRASED = ("cue-synonyms-train",)
+PARAPHRASED_AND_REMOVED = ("cue-synonyms-train", "cue-removed-train")
+
+
+def version_text(text: str, version: str) -> str:
+    """A step text as it is, or under a perturbation ("name#k": draw k of a drawn one)."""
+    if version == "original":
+        return text
+    name, _, draw = version.partition("#")
+    return perturb_text(text, name, int(draw or 0))
 
 
 @dataclass
@@ -105,10 +116,7 @@ def load_traces() -> list[GoldTraceTexts]:
                         d.trace.id,
                         family,
                         d.gold,
-                        {
-                            v: texts if v == "original" else [perturb_text(t, v) for t in texts]
-                            for v in VERSIONS
-                        },
+                        {v: [version_text(t, v) for t in texts] for v in VERSIONS},
                         np.array([1.0 / copies[t] for t in texts]),
                         np.array(first),
                         any(label.annotator == "reader-m" for label in d.trace.labels),
@@ -179,12 +187,16 @@ class Candidate:
     name: str
     kind: str = "logreg"  # or "gru"
     groups: tuple[str, ...] = DEFAULT_GROUPS
-    augment: bool = False
+    augment: tuple[str, ...] = ()  # training perturbations whose copies are trained on too
     c: float = 0.002
     epochs: int = 10
     reweight: tuple[tuple[str, float], ...] = ()  # (group, weight) in place of GROUP_WEIGHTS
     parts: tuple[Candidate, ...] = ()  # kind "ensemble": the candidates averaged
     calibrate: bool = False  # temperature and per-class offsets from an inner grouped CV
+    copy_weight: float = 1.0  # sample weight of each augmented copy's rows
+    seed: int = 0  # the sequence head's initialization and batch order
+    consistency: float = 0.0  # logreg: penalty on logit changes under `pairs` (fit_head)
+    pairs: tuple[str, ...] = PARAPHRASED_AND_REMOVED
 
 
 def columns(groups: tuple[str, ...], dim: int = 384) -> np.ndarray:
@@ -237,9 +249,10 @@ class Fitted:
             self.parts = [Fitted(part, train, feats) for part in candidate.parts]
             return
         self.keep = columns(candidate.groups)
-        versions = ["original", "cue-synonyms-train"] if candidate.augment else ["original"]
+        versions = ["original", *candidate.augment]
+        in_order = [g for g in GROUPS if g in candidate.groups]  # the order of `columns`
         weight, standardize = column_scaling(
-            candidate.groups, 384, {**GROUP_WEIGHTS, **dict(candidate.reweight)}
+            in_order, 384, {**GROUP_WEIGHTS, **dict(candidate.reweight)}
         )
         if candidate.kind == "logreg":
             xs, ys, ws = [], [], []
@@ -248,7 +261,18 @@ class Fitted:
                 for v in versions:
                     xs.append(feats[(t.name, v)][labeled][:, self.keep])
                     ys.extend(BEHAVIORS.index(t.gold[i]) for i in labeled)
-                    ws.append(t.weight[labeled])
+                    share = 1.0 if v == "original" else candidate.copy_weight
+                    ws.append(t.weight[labeled] * share)
+            pairs = None
+            if candidate.consistency:
+                pairs = np.vstack(
+                    [
+                        feats[(t.name, "original")][:, self.keep] - feats[(t.name, v)][:, self.keep]
+                        for t in train
+                        for v in candidate.pairs
+                    ]
+                )
+                pairs = pairs[np.abs(pairs).max(1) > 0]
             self.head = fit_head(
                 np.vstack(xs),
                 np.array(ys),
@@ -256,6 +280,8 @@ class Fitted:
                 sample_weight=np.concatenate(ws),
                 column_weight=weight,
                 standardize=standardize,
+                pairs=pairs,
+                consistency=candidate.consistency,
             )
         else:
             from bondscope.models.sequence_training import SequenceExample, fit_sequence
@@ -264,12 +290,16 @@ class Fitted:
                 SequenceExample(
                     feats[(t.name, v)][:, self.keep],
                     np.array([BEHAVIORS.index(g) if g is not None else -1 for g in t.gold]),
-                    t.weight.astype(np.float32),
+                    (t.weight * (1.0 if v == "original" else candidate.copy_weight)).astype(
+                        np.float32
+                    ),
                 )
                 for t in train
                 for v in versions
             ]
-            self.model = fit_sequence(examples, standardize=standardize, epochs=candidate.epochs)
+            self.model = fit_sequence(
+                examples, standardize=standardize, epochs=candidate.epochs, seed=candidate.seed
+            )
 
     def predict(self, rows: list[np.ndarray]) -> list[np.ndarray]:
         probs = self._predict(rows)
@@ -337,10 +367,43 @@ def evaluate_split(
     return results
 
 
+DRAWN_GRU = Candidate(
+    "BiGRU + opening words, three drawn copies at 1/3",
+    kind="gru",
+    groups=GRU_GROUPS,
+    augment=DRAWS,
+    copy_weight=1 / 3,
+)
 CANDIDATES = [
     Candidate("logreg, ten groups (the previous model)", groups=PREVIOUS_GROUPS),
-    Candidate("logreg, no lexicon groups, augmented (shipped)", augment=True),
-    Candidate("BiGRU + opening words, augmented", kind="gru", groups=GRU_GROUPS, augment=True),
+    Candidate("logreg, no lexicon groups, augmented (v2)", augment=PARAPHRASED),
+    Candidate("v2 calibrated (shipped)", augment=PARAPHRASED, calibrate=True),
+    Candidate("v2 + cue-removed copies", augment=PARAPHRASED_AND_REMOVED),
+    Candidate("v2, consistency 1", augment=PARAPHRASED, consistency=1.0),
+    Candidate("v2, consistency 10", augment=PARAPHRASED, consistency=10.0),
+    Candidate("three drawn copies at 1/3", augment=DRAWS, copy_weight=1 / 3),
+    Candidate(
+        "three drawn copies at 1/3, calibrated", augment=DRAWS, copy_weight=1 / 3, calibrate=True
+    ),
+    Candidate(
+        "drawn + removed copies at 1/4", augment=(*DRAWS, "cue-removed-train"), copy_weight=0.25
+    ),
+    Candidate(
+        "drawn + removed copies at 1/4, consistency 1 on the drawn ones",
+        augment=(*DRAWS, "cue-removed-train"),
+        copy_weight=0.25,
+        consistency=1.0,
+        pairs=DRAWS,
+    ),
+    Candidate(
+        "BiGRU + opening words, augmented (v2)", kind="gru", groups=GRU_GROUPS, augment=PARAPHRASED
+    ),
+    DRAWN_GRU,
+    Candidate(
+        "the same BiGRU, seeds 0-2 averaged",
+        kind="ensemble",
+        parts=tuple(replace(DRAWN_GRU, seed=seed) for seed in range(3)),
+    ),
 ]
 
 

@@ -81,6 +81,8 @@ def fit_head(
     sample_weight: np.ndarray | None = None,
     column_weight: np.ndarray | None = None,
     standardize: np.ndarray | None = None,
+    pairs: np.ndarray | None = None,
+    consistency: float = 0.0,
 ) -> Head:
     """Fit on standardized features; `y` holds class indices 0..3 (N, D, R, E).
 
@@ -92,6 +94,9 @@ def fit_head(
     `column_weight` multiplies each standardized column (a weaker penalty on small groups of
     strong features) and `standardize` (a boolean per column) leaves sparse columns as they are;
     both are folded into the saved weights (`bondscope.models.features.column_scaling`).
+    `pairs` (logreg only): rows of differences between a step's features as it is and as
+    paraphrased or with its cue words deleted; `consistency` weighs a penalty on the logit
+    differences they make (`fit_consistent_logreg`).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -118,7 +123,12 @@ def fit_head(
         bias = np.full(4, -30.0, np.float32)
         bias[present] = 30.0
         return Head([np.zeros((x.shape[1], 4), np.float32)], [bias])
-    if kind == "logreg":
+    if kind == "logreg" and pairs is not None and len(pairs) and consistency > 0:
+        coef, intercept = fit_consistent_logreg(
+            z, y, c, balanced, sample_weight, pairs / std, consistency
+        )
+        weights, biases = [coef[:, present]], [intercept[present]]
+    elif kind == "logreg":
         model = LogisticRegression(
             C=c, max_iter=2000, class_weight="balanced" if balanced else None, random_state=seed
         )
@@ -152,3 +162,64 @@ def fit_head(
     full_b[present] = biases[-1]
     weights[-1], biases[-1] = full_w, full_b
     return Head(weights, biases)
+
+
+def fit_consistent_logreg(
+    z: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    balanced: bool,
+    sample_weight: np.ndarray | None,
+    differences: np.ndarray,
+    consistency: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression with a consistency penalty, by L-BFGS: (coef (d, 4),
+    intercept (4,)) over the classes present in `y`, in class-index order, padded to 4.
+
+    The objective is scikit-learn's (C x the class- and sample-weighted cross-entropy + half the
+    squared weights) plus `consistency` x C x half the squared logit differences that the rows
+    of `differences` make (each row: a step as it is minus the same step paraphrased, or with
+    its cue words deleted). A linear head that gives a step the same logits with and without
+    its cue words cannot read the cue words: consistency training, in closed form for a linear
+    model (a generalized ridge penalty).
+    """
+    from scipy import sparse
+    from scipy.optimize import minimize
+
+    present = np.unique(y)
+    k = len(present)
+    index = np.searchsorted(present, y)
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    if balanced:  # scikit-learn's "balanced": total / (classes x class total), sample-weighted
+        totals = np.bincount(index, weights=weight, minlength=k)
+        weight = weight * (weight.sum() / (k * totals))[index]
+    d = z.shape[1]
+    onehot = np.zeros((len(y), k))
+    onehot[np.arange(len(y)), index] = 1.0
+    diff = sparse.csr_matrix(differences) if sparse.issparse(z) else differences
+    scale = 1.0 / (c * weight.sum())  # keeps the objective near 1 for the solver's tolerances
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[: d * k].reshape(d, k), theta[d * k :]
+        logits = z @ w + b
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        moved = diff @ w
+        loss = c * -(weight * (onehot * log_p).sum(1)).sum()
+        loss += 0.5 * (w * w).sum() + 0.5 * consistency * c * (moved * moved).sum()
+        g = (np.exp(log_p) - onehot) * weight[:, None] * c
+        grad_w = z.T @ g + w + consistency * c * (diff.T @ moved)
+        return loss * scale, np.concatenate([np.asarray(grad_w).ravel(), g.sum(0)]) * scale
+
+    found = minimize(
+        objective,
+        np.zeros(d * k + k),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 2000, "gtol": 1e-6},
+    )
+    coef = np.zeros((d, 4), np.float32)
+    intercept = np.zeros(4, np.float32)
+    coef[:, present] = found.x[: d * k].reshape(d, k)
+    intercept[present] = found.x[d * k :]
+    return coef, intercept

@@ -40,8 +40,9 @@ class OnnxPrelabeler:
         self._classifier: StepClassifier | None = None
 
     def set_provider(self, provider: str = "auto", threads: int | None = None) -> None:
-        """Choose the ONNX provider (auto, cuda, cpu) and, for the CPU, the session's threads
-        (None: all cores; Ray actors sharing a node take one share each) before `predict`."""
+        """Choose the ONNX provider (auto, cuda, cpu) and, for the CPU, how many encoder batches
+        run at once, one core each (None: all cores; Ray actors sharing a node take one share
+        each) before `predict`."""
         if (provider, threads) != (self.provider, self.threads):
             self.provider, self.threads = provider, threads
             self._classifier = None

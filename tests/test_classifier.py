@@ -145,6 +145,31 @@ def test_head_folds_standardization_and_round_trips(tmp_path):
     assert np.array_equal(again.predict_proba(x), head.predict_proba(x))
 
 
+def test_consistency_penalty_stops_the_head_reading_a_cue_column():
+    """Column 3 is a "cue word" that gives class 3 (E) away; the pairs are each row minus the
+    same row without its cue. Without the penalty the head leans on the cue; with it, removing
+    the cue barely moves the logits and the head reads the content columns. At a negligible
+    penalty the fit is scikit-learn's balanced, sample-weighted logistic regression."""
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(400, 3))
+    y = content.argmax(1)
+    y[rng.random(400) < 0.25] = 3
+    cue = (y == 3).astype(float)
+    x = np.column_stack([content, cue])
+    pairs = x - np.column_stack([content, np.zeros(400)])  # as it is minus cue removed
+    weight = rng.uniform(0.5, 1.5, 400)
+
+    def moved(head):
+        return np.abs(head.logits(x) - head.logits(x - pairs)).max()
+
+    plain = fit_head(x, y, c=1.0, sample_weight=weight)
+    consistent = fit_head(x, y, c=1.0, sample_weight=weight, pairs=pairs, consistency=100.0)
+    assert moved(plain) > 3.0 and moved(consistent) < 0.1
+    assert (consistent.predict_proba(x)[:, :3].argmax(1) == content.argmax(1)).mean() > 0.9
+    nearly_plain = fit_head(x, y, c=1.0, sample_weight=weight, pairs=pairs, consistency=1e-9)
+    assert np.abs(nearly_plain.predict_proba(x) - plain.predict_proba(x)).max() < 5e-3
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_head_keeps_four_columns_when_classes_are_missing():
     rng = np.random.default_rng(1)
@@ -231,20 +256,27 @@ def test_keyword_group_is_the_baselines_label_one_hot():
     assert [BEHAVIORS[i] for i in rows.argmax(1)] == [keyword_behavior(t) for t in texts]
 
 
-def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache):
+@pytest.mark.parametrize("threads", [1, 2, None])
+def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache, threads):
     """int8 quantizes activations with one range per batch tensor: batched with longer texts (and
-    their padding), a text got another embedding. One text per batch makes it exact."""
-    int8 = Encoder(provider="cpu", variant="int8", threads=1)
+    their padding), a text got another embedding. One text per batch makes it exact, also when
+    several batches run at once on the CPU (`threads`; None: one per core, the default)."""
+    int8 = Encoder(provider="cpu", variant="int8", threads=threads)
+    assert int8.batch_size == 1 and int8.workers == (threads or encoder_module.available_cores())
     together = int8.encode_all(TEXTS)
     for i, text in enumerate(TEXTS):
         alone = int8.encode_all([text])
         assert np.array_equal(alone.embeddings[0], together.embeddings[i])
         assert np.array_equal(alone.middle[0], together.middle[i])
+    one_at_a_time = Encoder(provider="cpu", variant="int8", threads=1).encode_all(TEXTS)
+    assert np.array_equal(one_at_a_time.embeddings, together.embeddings)
 
 
-def test_shipped_model_labels_a_trace_the_same_alone_or_with_others(encoder_cache):
-    """The shipped head reads only its own trace's features; with the fp32 encoder (no
-    batch-dependent quantization) a trace gets the same probabilities alone or beside others."""
+@pytest.mark.parametrize("variant", ["fp32", None])
+def test_shipped_model_labels_a_trace_the_same_alone_or_with_others(encoder_cache, variant):
+    """The shipped head reads only its own trace's features, so a trace gets the same
+    probabilities alone or beside others: with the fp32 encoder (batches of 16, padded), and on
+    the default CPU path (int8, one text per batch, batches run at once on every core)."""
     from bondscope.domain import Step, Trace
     from bondscope.models.classifier import StepClassifier, default_model_dir
 
@@ -258,10 +290,13 @@ def test_shipped_model_labels_a_trace_the_same_alone_or_with_others(encoder_cach
 
     first = trace("a", TEXTS[:4])
     second = trace("b", [TEXTS[5], TEXTS[1], "Hmm, 12 again.", TEXTS[4]])
-    classifier = StepClassifier(default_model_dir(), provider="cpu", variant="fp32")
+    classifier = StepClassifier(default_model_dir(), provider="cpu", variant=variant, threads=2)
+    assert classifier.featurize.encoder.variant == (variant or "int8")
     assert classifier.card["features"] and classifier.card["head"]["sha256"]
     alone = classifier.predict_proba([first])[0]
     together = classifier.predict_proba([second, first])
     assert alone.shape == (4, 4) and together[1].shape == (4, 4)
+    if variant is None:
+        assert np.array_equal(together[1], alone)  # exact: no row ever shares a batch
     np.testing.assert_allclose(together[1], alone, atol=1e-4)
     np.testing.assert_allclose(alone.sum(1), 1.0, atol=1e-5)

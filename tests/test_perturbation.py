@@ -2,12 +2,15 @@
 lexicon, a trace's steps keep their places, and the keyword baseline loses what it read."""
 
 import json
+import re
 
 from bondscope.cli import cli
 from bondscope.domain import Step, Trace
 from bondscope.models.lexicon import CUES, first_cue
 from bondscope.models.perturbation import (
+    DRAWN,
     EVAL_SYNONYMS,
+    TRAIN_PARAPHRASES,
     TRAIN_SYNONYMS,
     perturb_text,
     perturb_trace,
@@ -31,6 +34,39 @@ def test_every_lexicon_cue_has_two_different_paraphrases_outside_the_lexicon():
                 assert first_cue(text) is None, (cue, paraphrase)
     # evaluation paraphrases are never training ones, so augmentation cannot learn them
     assert not set(EVAL_SYNONYMS.values()) & set(TRAIN_SYNONYMS.values())
+
+
+FUNCTION_WORDS = frozenset(
+    {"a", "an", "the", "on", "of", "to", "in", "it", "it's", "is", "be", "we", "i", "me", "us"}
+    | {"let", "let's", "that", "this", "so", "but", "or", "and", "as", "at", "with", "for"}
+    | {"which", "there", "some", "if", "are", "may", "about"}
+)
+
+
+def words(phrase):
+    return set(re.findall(r"[\w'-]+", phrase.lower())) - FUNCTION_WORDS
+
+
+def test_drawn_training_paraphrases_share_no_word_with_any_evaluation_paraphrase():
+    """The training paraphrases beyond the first (`cue-paraphrases-train`) are held apart from
+    the whole evaluation table, word by word, so no draw can teach an evaluation phrase."""
+    evaluation_words = set().union(*(words(p) for p in EVAL_SYNONYMS.values()))
+    for cue, choices in TRAIN_PARAPHRASES.items():
+        assert choices[0] == TRAIN_SYNONYMS[cue]
+        for paraphrase in choices[1:]:
+            assert not words(paraphrase) & evaluation_words, (cue, paraphrase)
+            for text in (paraphrase, paraphrase.capitalize() + ", so x = 2."):
+                assert first_cue(text) is None, (cue, paraphrase)
+
+
+def test_cue_words_deleted_or_drawn_among_training_paraphrases():
+    text = "Hmm, wait. Maybe x = 2 because y = 3."
+    assert perturb_text(text, "cue-removed-train") == "X = 2 y = 3."
+    draws = {perturb_text(text, DRAWN, draw) for draw in range(6)}
+    assert len(draws) > 1  # different draws, different copies
+    assert perturb_text(text, DRAWN, 3) == perturb_text(text, DRAWN, 3)  # and reproducible
+    for copy in draws:
+        assert first_cue(copy) is None and copy.endswith(" y = 3.")
 
 
 def test_perturbed_text_keeps_case_words_and_everything_else():
