@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from bondscope.domain import BEHAVIORS
 from bondscope.models import weights as weights_module
-from bondscope.models.encoder import Encoder
+from bondscope.models.encoder import Encoder, available_cores
 from bondscope.models.head import Head, fit_head
 from bondscope.models.weights import default_weights_dir, encoder_dir, weights_sha256
 
@@ -262,7 +262,7 @@ def test_int8_embedding_of_a_text_does_not_depend_on_its_batch(encoder_cache, th
     their padding), a text got another embedding. One text per batch makes it exact, also when
     several batches run at once on the CPU (`threads`; None: one per core, the default)."""
     int8 = Encoder(provider="cpu", variant="int8", threads=threads)
-    assert int8.batch_size == 1 and int8.workers == (threads or encoder_module.available_cores())
+    assert int8.batch_size == 1 and int8.workers == (threads or available_cores())
     together = int8.encode_all(TEXTS)
     for i, text in enumerate(TEXTS):
         alone = int8.encode_all([text])

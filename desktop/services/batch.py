@@ -164,7 +164,7 @@ class WorkerPool:
     workers: int
     num_cpus: float
     num_gpus: float
-    threads: int | None  # ONNX intra-op threads of a CPU actor
+    threads: int | None  # encoder batches a CPU actor runs at once, one core each
 
 
 def worker_pool(
