@@ -33,20 +33,17 @@ def encode_steps(
     """encoder.encode(texts), in chunks of `batches_per_chunk` batches with a cancel check and
     an advance between them (raises Cancelled), so a stop waits for one chunk at most.
 
-    The int8 graph quantizes activations per batch, so the vectors depend on which texts share
-    a batch. Chunks are cut from the encoder's own length order at multiples of its batch size:
-    every batch holds the texts one encode() call would put there, and the result equals
-    encoder.encode(texts).
+    Chunks are consecutive texts: a text's embedding does not depend on the texts encoded with
+    it (int8, the CPU default, encodes one text per batch; the padded fp32/fp16 batches differ
+    only by float rounding), so the result is encoder.encode(texts).
     """
     progress = progress or NullProgress()
     progress.start("Encoding steps", len(texts))
     out = np.zeros((len(texts), encoder.dimension), np.float32)
-    lengths = [len(e.ids) for e in encoder.tokenizer.encode_batch(list(texts))] if texts else []
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
     chunk = encoder.batch_size * batches_per_chunk
-    for begin in range(0, len(order), chunk):
+    for begin in range(0, len(texts), chunk):
         check_cancelled(progress)
-        rows = order[begin : begin + chunk]
-        out[rows] = encoder.encode([texts[i] for i in rows])
-        progress.advance(len(rows))
+        end = min(begin + chunk, len(texts))
+        out[begin:end] = encoder.encode(list(texts[begin:end]))
+        progress.advance(end - begin)
     return out
